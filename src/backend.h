@@ -1,0 +1,117 @@
+/*
+ * The backend op table: every computation of the model goes through these function pointers, so
+ * a CUDA backend can fill the same table (in a plain C file) and the model code never changes.
+ * Activations are fp32 buffers owned by the backend (host memory for the CPU, device memory for a
+ * GPU); weights are uploaded once as backend_weight handles; the KV cache is a backend_kv handle.
+ * All ops are synchronous from the caller's point of view.
+ */
+#ifndef IMP_BACKEND_H
+#define IMP_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "weights.h"
+
+typedef struct backend backend;
+typedef struct backend_weight backend_weight;
+typedef struct backend_kv backend_kv;
+
+typedef struct {
+    const char *name;
+    void (*free)(backend *be);
+
+    /* weights: uploaded once from the mapped tensor; the handle keeps its shape */
+    backend_weight *(*weight_new)(backend *be, const weights_tensor *t);
+    void (*weight_free)(backend *be, backend_weight *w);
+
+    /* activation buffers of n floats */
+    float *(*buf_new)(backend *be, size_t n);
+    void (*buf_free)(backend *be, float *buf);
+    void (*buf_upload)(backend *be, float *dst, const float *src, size_t n);
+    void (*buf_download)(backend *be, float *dst, const float *src, size_t n);
+    void (*buf_copy)(backend *be, float *dst, const float *src, size_t n);
+
+    /* y (rows, out) = x (rows, in) . W^T + b, with W (out, in) and b (out) or NULL */
+    void (*linear)(backend *be, float *y, const float *x, int rows, const backend_weight *w,
+                   const backend_weight *b);
+    /* y (rows, dim) = LayerNorm(x) * g + b over the last dimension */
+    void (*layernorm)(backend *be, float *y, const float *x, int rows, int dim,
+                      const backend_weight *g, const backend_weight *b, float eps);
+    /* x (n) = gelu with the tanh approximation (SigLIP "gelu_pytorch_tanh", Phi-2 "gelu_new") */
+    void (*gelu_tanh)(backend *be, float *x, size_t n);
+    /* x (n) = gelu with exact erf (projector nn.GELU) */
+    void (*gelu_erf)(backend *be, float *x, size_t n);
+    /* y (n) += a (n) */
+    void (*add)(backend *be, float *y, const float *a, size_t n);
+    /*
+     * SigLIP patch embedding: y (grid*grid, dim) = conv(pixels (3, image, image), w (dim, 3, patch,
+     * patch), stride patch) + b + pos (grid*grid, dim); rows and columns past grid*patch are unused.
+     */
+    void (*patch_embed)(backend *be, float *y, const float *pixels, int image, int patch,
+                        const backend_weight *w, const backend_weight *b,
+                        const backend_weight *pos);
+    /* Bidirectional attention: out (n, heads*hd) = softmax(q k^T * scale) v per head. */
+    void (*attention_full)(backend *be, float *out, const float *q, const float *k,
+                           const float *v, int n, int heads, int head_dim, float scale);
+    /*
+     * Partial rotary (rotate-half pairing i with i+rot/2) on the first rot dims of every head of
+     * x (rows, heads*hd), row r at position pos0+r.
+     */
+    void (*rope)(backend *be, float *x, int rows, int heads, int head_dim, int rot_dim, int pos0,
+                 float theta);
+    /* y (n, dim) = rows ids of the table (vocab, dim) */
+    void (*embed)(backend *be, float *y, const int32_t *ids, int n, const backend_weight *table);
+
+    /* KV cache for layers x ctx positions of dim values each, for K and for V */
+    backend_kv *(*kv_new)(backend *be, int layers, int ctx, int dim);
+    void (*kv_free)(backend *be, backend_kv *kv);
+    /* Store k, v (rows, dim) at positions pos0.. of layer. */
+    void (*kv_write)(backend *be, backend_kv *kv, int layer, int pos0, int rows, const float *k,
+                     const float *v);
+    /*
+     * Causal attention of q (rows, heads*hd) at positions pos0.. over the cached positions
+     * 0..pos0+r of layer; out (rows, heads*hd).
+     */
+    void (*attention_cached)(backend *be, float *out, const float *q, int rows, int pos0,
+                             const backend_kv *kv, int layer, int heads, int head_dim,
+                             float scale);
+} backend_ops;
+
+/* Every backend begins with this header. */
+struct backend {
+    const backend_ops *ops;
+    int threads; /* host threads it uses */
+};
+
+/* What the user asked for with --backend. */
+typedef enum {
+    BACKEND_AUTO,
+    BACKEND_CPU,
+    BACKEND_CUDA,
+} backend_choice;
+
+/*
+ * Create the backend chosen: auto takes CUDA when built and usable, else the CPU (with *note set
+ * to one line saying why, when CUDA was built but not usable). NULL with *cause on failure.
+ */
+backend *backend_new(backend_choice choice, int threads, char **note, char **cause);
+/* Parse "auto", "cpu" or "cuda"; -1 when unknown. */
+int backend_parse_choice(const char *s, backend_choice *choice);
+/* Free a backend. */
+void backend_free(backend *be);
+
+/* A weight and its bias (or LayerNorm gain and shift) uploaded together. */
+typedef struct {
+    backend_weight *w;
+    backend_weight *b;
+} backend_pair;
+
+/* Upload a weight and its bias. */
+backend_pair backend_pair_upload(backend *be, const weights_tensor *w, const weights_tensor *b);
+/* Free both halves of a pair. */
+void backend_pair_free(backend *be, backend_pair *p);
+/* Grow a scratch buffer to at least n floats (contents are not kept). */
+void backend_buf_reserve(backend *be, float **buf, size_t *cap, size_t n);
+
+#endif

@@ -1,0 +1,801 @@
+#include "config.h"
+
+#include <assert.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef HAVE_OPENBLAS
+#include <cblas.h>
+#endif
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define CPU_X86 1
+#endif
+
+#include "backend_cpu.h"
+#include "f16.h"
+#include "log.h"
+#include "threadpool.h"
+#include "xmalloc.h"
+
+/*
+ * Weights stay where they are mapped when they are F16 or F32 matrices; BF16 and every vector
+ * (biases, norms, small tables) are converted to F32 once, which costs little and keeps the
+ * kernels to two weight types.
+ */
+struct backend_weight {
+    weights_dtype dtype; /* WEIGHTS_F16 or WEIGHTS_F32 */
+    int64_t rows;        /* shape[0] */
+    int64_t cols;        /* elements per row */
+    const void *data;
+    void *owned;
+};
+
+struct backend_kv {
+    int layers, ctx, dim;
+    size_t layer_stride; /* ctx * dim */
+    float *k;            /* (layer, pos, dim) */
+    float *v;            /* (layer, pos, dim) */
+};
+
+typedef struct {
+    backend base;
+    threadpool *pool;
+    float *scratch; /* fp32 copy of a block of weight rows for the matrix products */
+    size_t scratch_len;
+} backend_cpu;
+
+static int cpu_simd = -1; /* -1 unknown, 0 portable, 1 AVX2+FMA+F16C */
+static int cpu_force_portable;
+
+/* Rows at or below which a product is done as matrix-vector products straight from fp16. */
+#define CPU_GEMV_MAX_ROWS 8
+/* Largest block of weights converted to fp32 at once for a matrix product (floats). */
+#define CPU_SCRATCH_FLOATS ((size_t)16 << 20)
+
+int
+backend_cpu_has_simd(void)
+{
+    if (cpu_simd < 0) {
+#ifdef CPU_X86
+        __builtin_cpu_init();
+        cpu_simd = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                   __builtin_cpu_supports("f16c");
+#else
+        cpu_simd = 0;
+#endif
+    }
+    return cpu_simd && !cpu_force_portable;
+}
+
+void
+backend_cpu_force_portable(int portable)
+{
+    cpu_force_portable = portable;
+}
+
+/* ------------------------------------------------------------------ kernels */
+
+static float
+cpu_dot_f32_portable(const float *a, const float *b, int n)
+{
+    /* four partial sums: the same order the SIMD path approximates, and faster than one chain */
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        s0 += a[i] * b[i];
+        s1 += a[i + 1] * b[i + 1];
+        s2 += a[i + 2] * b[i + 2];
+        s3 += a[i + 3] * b[i + 3];
+    }
+    for (; i < n; i++)
+        s0 += a[i] * b[i];
+    return (s0 + s1) + (s2 + s3);
+}
+
+static float
+cpu_dot_f16_portable(const uint16_t *w, const float *x, int n)
+{
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        s0 += f16_to_f32(w[i]) * x[i];
+        s1 += f16_to_f32(w[i + 1]) * x[i + 1];
+        s2 += f16_to_f32(w[i + 2]) * x[i + 2];
+        s3 += f16_to_f32(w[i + 3]) * x[i + 3];
+    }
+    for (; i < n; i++)
+        s0 += f16_to_f32(w[i]) * x[i];
+    return (s0 + s1) + (s2 + s3);
+}
+
+static void
+cpu_f16_to_f32_portable(float *dst, const uint16_t *src, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dst[i] = f16_to_f32(src[i]);
+}
+
+#ifdef CPU_X86
+__attribute__((target("avx2,fma"))) static inline float
+cpu_hsum256(__m256 v)
+{
+    __m128 lo = _mm256_castps256_ps128(v);
+    __m128 hi = _mm256_extractf128_ps(v, 1);
+    lo = _mm_add_ps(lo, hi);
+    lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+    lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
+    return _mm_cvtss_f32(lo);
+}
+
+__attribute__((target("avx2,fma"))) static float
+cpu_dot_f32_avx2(const float *a, const float *b, int n)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+    }
+    for (; i + 8 <= n; i += 8)
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    float s = cpu_hsum256(_mm256_add_ps(s0, s1));
+    for (; i < n; i++)
+        s += a[i] * b[i];
+    return s;
+}
+
+__attribute__((target("avx2,fma,f16c"))) static float
+cpu_dot_f16_avx2(const uint16_t *w, const float *x, int n)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i)));
+        __m256 w1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i + 8)));
+        __m256 w2 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i + 16)));
+        __m256 w3 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i + 24)));
+        s0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + i), s0);
+        s1 = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + i + 8), s1);
+        s2 = _mm256_fmadd_ps(w2, _mm256_loadu_ps(x + i + 16), s2);
+        s3 = _mm256_fmadd_ps(w3, _mm256_loadu_ps(x + i + 24), s3);
+    }
+    for (; i + 8 <= n; i += 8) {
+        __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i)));
+        s0 = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + i), s0);
+    }
+    float s = cpu_hsum256(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+    for (; i < n; i++)
+        s += f16_to_f32(w[i]) * x[i];
+    return s;
+}
+
+__attribute__((target("avx2,f16c"))) static void
+cpu_f16_to_f32_avx2(float *dst, const uint16_t *src, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
+    for (; i < n; i++)
+        dst[i] = f16_to_f32(src[i]);
+}
+
+/* y[0..4) x[0..4) block: 4 rows of x against 4 rows of w, dot products along k. */
+__attribute__((target("avx2,fma"))) static void
+cpu_gemm_4x4_avx2(float *y, size_t ldy, const float *x, size_t ldx, const float *w, size_t ldw,
+                  int k)
+{
+    __m256 acc[4][4];
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++)
+            acc[i][j] = _mm256_setzero_ps();
+    int p = 0;
+    for (; p + 8 <= k; p += 8) {
+        __m256 xv[4], wv[4];
+        for (int i = 0; i < 4; i++)
+            xv[i] = _mm256_loadu_ps(x + i * ldx + p);
+        for (int j = 0; j < 4; j++)
+            wv[j] = _mm256_loadu_ps(w + j * ldw + p);
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 4; j++)
+                acc[i][j] = _mm256_fmadd_ps(xv[i], wv[j], acc[i][j]);
+    }
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) {
+            float s = cpu_hsum256(acc[i][j]);
+            for (int q = p; q < k; q++)
+                s += x[i * ldx + q] * w[j * ldw + q];
+            y[i * ldy + j] = s;
+        }
+}
+#endif
+
+static float
+cpu_dot_f32(const float *a, const float *b, int n)
+{
+#ifdef CPU_X86
+    if (backend_cpu_has_simd())
+        return cpu_dot_f32_avx2(a, b, n);
+#endif
+    return cpu_dot_f32_portable(a, b, n);
+}
+
+static float
+cpu_dot_f16(const uint16_t *w, const float *x, int n)
+{
+#ifdef CPU_X86
+    if (backend_cpu_has_simd())
+        return cpu_dot_f16_avx2(w, x, n);
+#endif
+    return cpu_dot_f16_portable(w, x, n);
+}
+
+static void
+cpu_f16_to_f32(float *dst, const uint16_t *src, size_t n)
+{
+#ifdef CPU_X86
+    if (backend_cpu_has_simd()) {
+        cpu_f16_to_f32_avx2(dst, src, n);
+        return;
+    }
+#endif
+    cpu_f16_to_f32_portable(dst, src, n);
+}
+
+/* ------------------------------------------------------------------ weights and buffers */
+
+static backend_weight *
+cpu_weight_new(backend *be, const weights_tensor *t)
+{
+    backend_weight *w = xcalloc(1, sizeof *w);
+    w->rows = t->ndim > 0 ? t->shape[0] : 1;
+    w->cols = w->rows > 0 ? t->nelem / w->rows : 0;
+    if (t->dtype == WEIGHTS_F32 && t->ndim >= 2 && ((uintptr_t)t->data & 3) == 0) {
+        w->dtype = WEIGHTS_F32;
+        w->data = t->data;
+    } else if (t->dtype == WEIGHTS_F16 && t->ndim >= 2 && ((uintptr_t)t->data & 1) == 0) {
+        w->dtype = WEIGHTS_F16;
+        w->data = t->data;
+    } else {
+        /* vectors, BF16 and unaligned data: an fp32 copy, read with memcpy-safe loads */
+        float *f = xmalloc_aligned((size_t)t->nelem * sizeof(float));
+        const unsigned char *src = t->data;
+        for (int64_t i = 0; i < t->nelem; i++) {
+            uint16_t h;
+            switch (t->dtype) {
+            case WEIGHTS_F16:
+                memcpy(&h, src + 2 * i, 2);
+                f[i] = f16_to_f32(h);
+                break;
+            case WEIGHTS_BF16:
+                memcpy(&h, src + 2 * i, 2);
+                f[i] = bf16_to_f32(h);
+                break;
+            case WEIGHTS_F32:
+                memcpy(&f[i], src + 4 * i, 4);
+                break;
+            }
+        }
+        w->dtype = WEIGHTS_F32;
+        w->data = f;
+        w->owned = f;
+    }
+    return w;
+}
+
+static void
+cpu_weight_free(backend *be, backend_weight *w)
+{
+    if (w == NULL)
+        return;
+    free(w->owned);
+    free(w);
+}
+
+static const float *
+cpu_weight_f32(const backend_weight *w)
+{
+    assert(w->dtype == WEIGHTS_F32);
+    return w->data;
+}
+
+static float *
+cpu_buf_new(backend *be, size_t n)
+{
+    /* calloc of large sizes maps zero pages lazily, so an unused tail costs no memory */
+    return xcalloc(n ? n : 1, sizeof(float));
+}
+
+static void
+cpu_buf_free(backend *be, float *buf)
+{
+    free(buf);
+}
+
+static void
+cpu_buf_copy(backend *be, float *dst, const float *src, size_t n)
+{
+    memmove(dst, src, n * sizeof(float));
+}
+
+/* ------------------------------------------------------------------ linear */
+
+typedef struct {
+    float *y;
+    const float *x;
+    int rows;
+    int in;
+    int out;
+    const backend_weight *w;
+    const float *bias;
+    /* for the blocked product */
+    const float *wblock; /* (nblock, in) fp32 */
+    int j0;              /* first output column of the block */
+    int nblock;
+    int col_tiles;
+} cpu_linear_job;
+
+static void
+cpu_linear_gemv_range(void *ctx, size_t begin, size_t end, int thread)
+{
+    cpu_linear_job *job = ctx;
+    int in = job->in;
+    for (size_t j = begin; j < end; j++) {
+        float b = job->bias != NULL ? job->bias[j] : 0.0f;
+        for (int r = 0; r < job->rows; r++) {
+            const float *xr = job->x + (size_t)r * in;
+            float s;
+            if (job->w->dtype == WEIGHTS_F16)
+                s = cpu_dot_f16((const uint16_t *)job->w->data + j * (size_t)in, xr, in);
+            else
+                s = cpu_dot_f32((const float *)job->w->data + j * (size_t)in, xr, in);
+            job->y[(size_t)r * job->out + j] = s + b;
+        }
+    }
+}
+
+static void
+cpu_convert_range(void *ctx, size_t begin, size_t end, int thread)
+{
+    cpu_linear_job *job = ctx;
+    size_t in = (size_t)job->in;
+    const uint16_t *src = (const uint16_t *)job->w->data + (size_t)job->j0 * in;
+    cpu_f16_to_f32((float *)job->wblock + begin * in, src + begin * in, (end - begin) * in);
+}
+
+#ifndef HAVE_OPENBLAS
+/* One task = a tile of 64 x rows by 64 weight rows of the current block. */
+static void
+cpu_gemm_tiles(void *ctx, size_t begin, size_t end, int thread)
+{
+    cpu_linear_job *job = ctx;
+    const int T = 64;
+    for (size_t t = begin; t < end; t++) {
+        int r0 = (int)(t / (size_t)job->col_tiles) * T;
+        int c0 = (int)(t % (size_t)job->col_tiles) * T;
+        int r1 = r0 + T < job->rows ? r0 + T : job->rows;
+        int c1 = c0 + T < job->nblock ? c0 + T : job->nblock;
+        for (int r = r0; r < r1; r += 4) {
+            for (int c = c0; c < c1; c += 4) {
+                float *yb = job->y + (size_t)r * job->out + job->j0 + c;
+                const float *xb = job->x + (size_t)r * job->in;
+                const float *wb = job->wblock + (size_t)c * job->in;
+#ifdef CPU_X86
+                if (backend_cpu_has_simd() && r + 4 <= r1 && c + 4 <= c1) {
+                    cpu_gemm_4x4_avx2(yb, (size_t)job->out, xb, (size_t)job->in, wb,
+                                      (size_t)job->in, job->in);
+                    continue;
+                }
+#endif
+                for (int i = 0; i < 4 && r + i < r1; i++)
+                    for (int jj = 0; jj < 4 && c + jj < c1; jj++)
+                        yb[(size_t)i * job->out + jj] =
+                            cpu_dot_f32(xb + (size_t)i * job->in, wb + (size_t)jj * job->in, job->in);
+            }
+        }
+    }
+}
+#endif
+
+static void
+cpu_add_bias_range(void *ctx, size_t begin, size_t end, int thread)
+{
+    cpu_linear_job *job = ctx;
+    for (size_t r = begin; r < end; r++) {
+        float *yr = job->y + r * (size_t)job->out;
+        for (int j = 0; j < job->out; j++)
+            yr[j] += job->bias[j];
+    }
+}
+
+static void
+cpu_linear(backend *be, float *y, const float *x, int rows, const backend_weight *w,
+           const backend_weight *b)
+{
+    backend_cpu *cpu = (backend_cpu *)be;
+    cpu_linear_job job = {
+        .y = y, .x = x, .rows = rows, .in = (int)w->cols, .out = (int)w->rows, .w = w,
+        .bias = b != NULL ? cpu_weight_f32(b) : NULL,
+    };
+    if (rows <= CPU_GEMV_MAX_ROWS) {
+        /* decode: bound by reading the weights, so read them once straight from fp16 */
+        threadpool_run(cpu->pool, (size_t)job.out, 16, cpu_linear_gemv_range, &job);
+        return;
+    }
+    size_t in = (size_t)job.in;
+    size_t block_rows = CPU_SCRATCH_FLOATS / in;
+    if (block_rows > (size_t)job.out)
+        block_rows = (size_t)job.out;
+    if (w->dtype == WEIGHTS_F16 && cpu->scratch_len < block_rows * in) {
+        free(cpu->scratch);
+        cpu->scratch_len = block_rows * in;
+        cpu->scratch = xmalloc_aligned(cpu->scratch_len * sizeof(float));
+    }
+    for (size_t j0 = 0; j0 < (size_t)job.out; j0 += block_rows) {
+        size_t nb = (size_t)job.out - j0 < block_rows ? (size_t)job.out - j0 : block_rows;
+        job.j0 = (int)j0;
+        job.nblock = (int)nb;
+        if (w->dtype == WEIGHTS_F16) {
+            job.wblock = cpu->scratch;
+            threadpool_run(cpu->pool, nb, 64, cpu_convert_range, &job);
+        } else {
+            job.wblock = (const float *)w->data + j0 * in;
+        }
+#ifdef HAVE_OPENBLAS
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, (int)nb, job.in, 1.0f, x,
+                    job.in, job.wblock, job.in, 0.0f, y + j0, job.out);
+#else
+        job.col_tiles = (int)((nb + 63) / 64);
+        size_t tiles = (size_t)((rows + 63) / 64) * (size_t)job.col_tiles;
+        threadpool_run(cpu->pool, tiles, 1, cpu_gemm_tiles, &job);
+#endif
+    }
+    if (job.bias != NULL)
+        threadpool_run(cpu->pool, (size_t)rows, 4, cpu_add_bias_range, &job);
+}
+
+/* ------------------------------------------------------------------ elementwise */
+
+typedef struct {
+    float *y;
+    const float *x;
+    const float *a;
+    int dim;
+    const float *g;
+    const float *b;
+    float eps;
+} cpu_rows_job;
+
+static void
+cpu_layernorm_range(void *ctx, size_t begin, size_t end, int thread)
+{
+    cpu_rows_job *job = ctx;
+    int dim = job->dim;
+    for (size_t r = begin; r < end; r++) {
+        const float *xr = job->x + r * (size_t)dim;
+        float *yr = job->y + r * (size_t)dim;
+        /* double sums: the statistics are cheap next to the products, and exact enough */
+        double sum = 0, sq = 0;
+        for (int i = 0; i < dim; i++)
+            sum += xr[i];
+        double mean = sum / dim;
+        for (int i = 0; i < dim; i++) {
+            double d = xr[i] - mean;
+            sq += d * d;
+        }
+        float rstd = (float)(1.0 / sqrt(sq / dim + job->eps));
+        float m = (float)mean;
+        for (int i = 0; i < dim; i++)
+            yr[i] = (xr[i] - m) * rstd * job->g[i] + job->b[i];
+    }
+}
+
+static void
+cpu_layernorm(backend *be, float *y, const float *x, int rows, int dim, const backend_weight *g,
+              const backend_weight *b, float eps)
+{
+    cpu_rows_job job = {
+        .y = y, .x = x, .dim = dim, .g = cpu_weight_f32(g), .b = cpu_weight_f32(b), .eps = eps,
+    };
+    threadpool_run(((backend_cpu *)be)->pool, (size_t)rows, 1, cpu_layernorm_range, &job);
+}
+
+static void
+cpu_gelu_tanh_range(void *ctx, size_t begin, size_t end, int thread)
+{
+    float *x = ctx;
+    const float k = 0.7978845608028654f; /* sqrt(2/pi) */
+    for (size_t i = begin; i < end; i++) {
+        float u = x[i];
+        x[i] = 0.5f * u * (1.0f + tanhf(k * (u + 0.044715f * u * u * u)));
+    }
+}
+
+static void
+cpu_gelu_tanh(backend *be, float *x, size_t n)
+{
+    threadpool_run(((backend_cpu *)be)->pool, n, 4096, cpu_gelu_tanh_range, x);
+}
+
+static void
+cpu_gelu_erf_range(void *ctx, size_t begin, size_t end, int thread)
+{
+    float *x = ctx;
+    for (size_t i = begin; i < end; i++) {
+        float u = x[i];
+        x[i] = 0.5f * u * (1.0f + erff(u * 0.70710678118654752f));
+    }
+}
+
+static void
+cpu_gelu_erf(backend *be, float *x, size_t n)
+{
+    threadpool_run(((backend_cpu *)be)->pool, n, 4096, cpu_gelu_erf_range, x);
+}
+
+static void
+cpu_add_range(void *ctx, size_t begin, size_t end, int thread)
+{
+    cpu_rows_job *job = ctx;
+    for (size_t i = begin; i < end; i++)
+        job->y[i] += job->a[i];
+}
+
+static void
+cpu_add(backend *be, float *y, const float *a, size_t n)
+{
+    cpu_rows_job job = {.y = y, .a = a};
+    threadpool_run(((backend_cpu *)be)->pool, n, 8192, cpu_add_range, &job);
+}
+
+/* ------------------------------------------------------------------ vision embedding */
+
+static void
+cpu_patch_embed(backend *be, float *y, const float *pixels, int image, int patch,
+                const backend_weight *w, const backend_weight *b, const backend_weight *pos)
+{
+    int grid = image / patch;
+    int npatch = grid * grid;
+    int plen = 3 * patch * patch;
+    int dim = (int)w->rows;
+    assert(w->cols == plen);
+    /* (npatch, 3*patch*patch) ordered (channel, ky, kx) like the conv weight */
+    float *patches = xmalloc_aligned((size_t)npatch * plen * sizeof(float));
+    for (int pr = 0; pr < grid; pr++)
+        for (int pc = 0; pc < grid; pc++) {
+            float *dst = patches + (size_t)(pr * grid + pc) * plen;
+            for (int c = 0; c < 3; c++)
+                for (int ky = 0; ky < patch; ky++) {
+                    const float *src = pixels + ((size_t)c * image + (size_t)(pr * patch + ky)) * image +
+                                       (size_t)pc * patch;
+                    memcpy(dst + (c * patch + ky) * patch, src, (size_t)patch * sizeof(float));
+                }
+        }
+    cpu_linear(be, y, patches, npatch, w, b);
+    free(patches);
+    const float *p = cpu_weight_f32(pos);
+    cpu_add(be, y, p, (size_t)npatch * dim);
+}
+
+/* ------------------------------------------------------------------ attention */
+
+/* out (hd) = softmax(q . k_j * scale) . v_j over nkeys keys at stride floats apart. */
+static void
+cpu_attend(float *out, const float *q, const float *k, const float *v, size_t stride, int nkeys,
+           int hd, float scale, float *scores)
+{
+    float max = -INFINITY;
+    for (int j = 0; j < nkeys; j++) {
+        float s = cpu_dot_f32(q, k + (size_t)j * stride, hd) * scale;
+        scores[j] = s;
+        if (s > max)
+            max = s;
+    }
+    double sum = 0;
+    for (int j = 0; j < nkeys; j++) {
+        scores[j] = expf(scores[j] - max);
+        sum += scores[j];
+    }
+    float inv = (float)(1.0 / sum);
+    for (int d = 0; d < hd; d++)
+        out[d] = 0;
+    for (int j = 0; j < nkeys; j++) {
+        float p = scores[j] * inv;
+        const float *vj = v + (size_t)j * stride;
+        for (int d = 0; d < hd; d++)
+            out[d] += p * vj[d];
+    }
+}
+
+typedef struct {
+    float *out;
+    const float *q;
+    const float *k;
+    const float *v;
+    int n;        /* query rows */
+    int pos0;     /* position of query row 0 (causal); -1 for bidirectional */
+    int nkeys;    /* keys for bidirectional */
+    int heads;
+    int hd;
+    float scale;
+    float **scores; /* per thread */
+} cpu_attn_job;
+
+static void
+cpu_attention_range(void *ctx, size_t begin, size_t end, int thread)
+{
+    cpu_attn_job *job = ctx;
+    size_t dim = (size_t)job->heads * job->hd;
+    for (size_t t = begin; t < end; t++) {
+        int r = (int)(t / (size_t)job->heads);
+        int h = (int)(t % (size_t)job->heads);
+        int nkeys = job->pos0 >= 0 ? job->pos0 + r + 1 : job->nkeys;
+        cpu_attend(job->out + r * dim + (size_t)h * job->hd, job->q + r * dim + (size_t)h * job->hd,
+                   job->k + (size_t)h * job->hd, job->v + (size_t)h * job->hd, dim, nkeys, job->hd,
+                   job->scale, job->scores[thread]);
+    }
+}
+
+static void
+cpu_attention_run(backend_cpu *cpu, cpu_attn_job *job, int max_keys)
+{
+    int nt = threadpool_size(cpu->pool);
+    float **scores = xcalloc((size_t)nt, sizeof *scores);
+    for (int i = 0; i < nt; i++)
+        scores[i] = xmalloc((size_t)max_keys * sizeof(float));
+    job->scores = scores;
+    threadpool_run(cpu->pool, (size_t)job->n * job->heads, 1, cpu_attention_range, job);
+    for (int i = 0; i < nt; i++)
+        free(scores[i]);
+    free(scores);
+}
+
+static void
+cpu_attention_full(backend *be, float *out, const float *q, const float *k, const float *v, int n,
+                   int heads, int head_dim, float scale)
+{
+    cpu_attn_job job = {
+        .out = out, .q = q, .k = k, .v = v, .n = n, .pos0 = -1, .nkeys = n, .heads = heads,
+        .hd = head_dim, .scale = scale,
+    };
+    cpu_attention_run((backend_cpu *)be, &job, n);
+}
+
+static void
+cpu_rope(backend *be, float *x, int rows, int heads, int head_dim, int rot_dim, int pos0,
+         float theta)
+{
+    int half = rot_dim / 2;
+    double *inv_freq = xmalloc((size_t)half * sizeof(double));
+    for (int i = 0; i < half; i++)
+        inv_freq[i] = 1.0 / pow((double)theta, (double)(2 * i) / rot_dim);
+    for (int r = 0; r < rows; r++) {
+        double pos = (double)(pos0 + r);
+        for (int i = 0; i < half; i++) {
+            float c = (float)cos(pos * inv_freq[i]);
+            float s = (float)sin(pos * inv_freq[i]);
+            for (int h = 0; h < heads; h++) {
+                float *xh = x + ((size_t)r * heads + h) * head_dim;
+                float a = xh[i], b = xh[i + half];
+                xh[i] = a * c - b * s;
+                xh[i + half] = b * c + a * s;
+            }
+        }
+    }
+    free(inv_freq);
+}
+
+static void
+cpu_embed(backend *be, float *y, const int32_t *ids, int n, const backend_weight *table)
+{
+    size_t dim = (size_t)table->cols;
+    for (int i = 0; i < n; i++) {
+        assert(ids[i] >= 0 && ids[i] < table->rows);
+        if (table->dtype == WEIGHTS_F16)
+            cpu_f16_to_f32(y + i * dim, (const uint16_t *)table->data + (size_t)ids[i] * dim, dim);
+        else
+            memcpy(y + i * dim, (const float *)table->data + (size_t)ids[i] * dim,
+                   dim * sizeof(float));
+    }
+}
+
+/* ------------------------------------------------------------------ KV cache */
+
+static backend_kv *
+cpu_kv_new(backend *be, int layers, int ctx, int dim)
+{
+    backend_kv *kv = xcalloc(1, sizeof *kv);
+    kv->layers = layers;
+    kv->ctx = ctx;
+    kv->dim = dim;
+    kv->layer_stride = (size_t)ctx * dim;
+    /* zero pages are mapped lazily: memory grows with the positions used */
+    kv->k = xcalloc((size_t)layers * kv->layer_stride, sizeof(float));
+    kv->v = xcalloc((size_t)layers * kv->layer_stride, sizeof(float));
+    return kv;
+}
+
+static void
+cpu_kv_free(backend *be, backend_kv *kv)
+{
+    if (kv == NULL)
+        return;
+    free(kv->k);
+    free(kv->v);
+    free(kv);
+}
+
+static void
+cpu_kv_write(backend *be, backend_kv *kv, int layer, int pos0, int rows, const float *k,
+             const float *v)
+{
+    assert(layer >= 0 && layer < kv->layers && pos0 >= 0 && pos0 + rows <= kv->ctx);
+    size_t off = (size_t)layer * kv->layer_stride + (size_t)pos0 * kv->dim;
+    memcpy(kv->k + off, k, (size_t)rows * kv->dim * sizeof(float));
+    memcpy(kv->v + off, v, (size_t)rows * kv->dim * sizeof(float));
+}
+
+static void
+cpu_attention_cached(backend *be, float *out, const float *q, int rows, int pos0,
+                     const backend_kv *kv, int layer, int heads, int head_dim, float scale)
+{
+    assert(heads * head_dim == kv->dim && pos0 + rows <= kv->ctx);
+    cpu_attn_job job = {
+        .out = out, .q = q, .k = kv->k + (size_t)layer * kv->layer_stride,
+        .v = kv->v + (size_t)layer * kv->layer_stride, .n = rows, .pos0 = pos0, .heads = heads,
+        .hd = head_dim, .scale = scale,
+    };
+    cpu_attention_run((backend_cpu *)be, &job, pos0 + rows);
+}
+
+/* ------------------------------------------------------------------ table */
+
+static void
+cpu_free(backend *be)
+{
+    backend_cpu *cpu = (backend_cpu *)be;
+    threadpool_free(cpu->pool);
+    free(cpu->scratch);
+    free(cpu);
+}
+
+static const backend_ops cpu_ops = {
+    .name = "cpu",
+    .free = cpu_free,
+    .weight_new = cpu_weight_new,
+    .weight_free = cpu_weight_free,
+    .buf_new = cpu_buf_new,
+    .buf_free = cpu_buf_free,
+    .buf_upload = cpu_buf_copy,
+    .buf_download = cpu_buf_copy,
+    .buf_copy = cpu_buf_copy,
+    .linear = cpu_linear,
+    .layernorm = cpu_layernorm,
+    .gelu_tanh = cpu_gelu_tanh,
+    .gelu_erf = cpu_gelu_erf,
+    .add = cpu_add,
+    .patch_embed = cpu_patch_embed,
+    .attention_full = cpu_attention_full,
+    .rope = cpu_rope,
+    .embed = cpu_embed,
+    .kv_new = cpu_kv_new,
+    .kv_free = cpu_kv_free,
+    .kv_write = cpu_kv_write,
+    .attention_cached = cpu_attention_cached,
+};
+
+backend *
+backend_cpu_new(int threads)
+{
+    backend_cpu *cpu = xcalloc(1, sizeof *cpu);
+    cpu->pool = threadpool_new(threads);
+    cpu->base.ops = &cpu_ops;
+    cpu->base.threads = threadpool_size(cpu->pool);
+#ifdef HAVE_OPENBLAS
+    openblas_set_num_threads(cpu->base.threads);
+#endif
+    (void)backend_cpu_has_simd();
+    return &cpu->base;
+}

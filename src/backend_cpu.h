@@ -1,0 +1,14 @@
+/* The CPU backend: the reference implementation of every op, fp32 arithmetic from fp16 weights. */
+#ifndef IMP_BACKEND_CPU_H
+#define IMP_BACKEND_CPU_H
+
+#include "backend.h"
+
+/* Create the CPU backend with threads threads (<= 0: all cores). */
+backend *backend_cpu_new(int threads);
+/* Whether the SIMD kernels (AVX2, FMA, F16C) are in use. */
+int backend_cpu_has_simd(void);
+/* Force the portable kernels (for tests comparing both paths). */
+void backend_cpu_force_portable(int portable);
+
+#endif

@@ -1,0 +1,435 @@
+/*
+ * imp-bench: speed of the engine, one JSON line per measurement, each next to the floor it is
+ * compared with (memory bandwidth and OpenBLAS sgemm measured in the same run).
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#ifdef HAVE_OPENBLAS
+#include <cblas.h>
+#endif
+
+#include "backend.h"
+#include "checkpoint.h"
+#include "config.h"
+#include "log.h"
+#include "phi2.h"
+#include "projector.h"
+#include "siglip.h"
+#include "synthetic.h"
+#include "threadpool.h"
+#include "weights.h"
+#include "xmalloc.h"
+
+typedef struct {
+    int synthetic;
+    const char *model_dir;
+    int threads;
+    backend_choice backend;
+    int prompt_positions;
+    int decode_positions[4];
+    int ndecode;
+    int decode_tokens;
+    int skip_vision;
+    int skip_prefill;
+} bench_options;
+
+static double
+bench_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void
+bench_fill(float *x, size_t n, uint64_t seed, float scale)
+{
+    uint64_t s = seed * 0x9e3779b97f4a7c15ull + 1;
+    for (size_t i = 0; i < n; i++) {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        x[i] = scale * (float)((double)(s >> 11) / 9007199254740992.0 * 2 - 1);
+    }
+}
+
+typedef struct {
+    const uint64_t *data;
+    size_t n;
+    uint64_t *sums;
+} bench_read_job;
+
+static void
+bench_read_range(void *ctx, size_t begin, size_t end, int thread)
+{
+    bench_read_job *job = ctx;
+    uint64_t a = 0, b = 0, c = 0, d = 0;
+    for (size_t i = begin; i + 4 <= end; i += 4) {
+        a += job->data[i];
+        b ^= job->data[i + 1];
+        c += job->data[i + 2];
+        d ^= job->data[i + 3];
+    }
+    job->sums[thread] += a + b + c + d;
+}
+
+/* Read bandwidth of the host with every thread, best of 5 passes over 1 GiB. */
+static double
+bench_memory_bandwidth(int threads)
+{
+    size_t bytes = (size_t)1 << 30;
+    uint64_t *buf = xmalloc_aligned(bytes);
+    memset(buf, 1, bytes);
+    threadpool *pool = threadpool_new(threads);
+    uint64_t sums[1024] = {0};
+    bench_read_job job = {buf, bytes / 8, sums};
+    double best = 0;
+    for (int rep = 0; rep < 5; rep++) {
+        double t = bench_now();
+        threadpool_run(pool, job.n, 1 << 20, bench_read_range, &job);
+        t = bench_now() - t;
+        if (bytes / t > best)
+            best = bytes / t;
+    }
+    threadpool_free(pool);
+    free(buf);
+    printf("{\"bench\":\"memory_read_bandwidth\",\"threads\":%d,\"GB_per_s\":%.2f,\"checksum\":%llu}\n",
+           threads, best / 1e9, (unsigned long long)(sums[0] & 0xff));
+    return best;
+}
+
+/* Our linear op against OpenBLAS sgemm on the prefill's shapes. */
+static void
+bench_matmul(backend *be, const checkpoint *ck, int rows)
+{
+    const weights_tensor *shapes[3] = {&ck->lm[0].q.w, &ck->lm[0].fc1.w, &ck->lm[0].fc2.w};
+    for (int s = 0; s < 3; s++) {
+        const weights_tensor *t = shapes[s];
+        int out = (int)t->shape[0], in = (int)t->shape[1];
+        float *x = xmalloc_aligned((size_t)rows * in * sizeof(float));
+        float *y = be->ops->buf_new(be, (size_t)rows * out);
+        float *xb = be->ops->buf_new(be, (size_t)rows * in);
+        bench_fill(x, (size_t)rows * in, 7, 1.0f);
+        be->ops->buf_upload(be, xb, x, (size_t)rows * in);
+        backend_weight *w = be->ops->weight_new(be, t);
+        double flop = 2.0 * rows * in * out;
+        be->ops->linear(be, y, xb, rows, w, NULL); /* warm up */
+        double best = 1e30;
+        for (int rep = 0; rep < 3; rep++) {
+            double t0 = bench_now();
+            be->ops->linear(be, y, xb, rows, w, NULL);
+            double dt = bench_now() - t0;
+            if (dt < best)
+                best = dt;
+        }
+        double ours = flop / best / 1e9;
+        double ref = 0;
+#ifdef HAVE_OPENBLAS
+        float *wf = xmalloc_aligned((size_t)out * in * sizeof(float));
+        float *yf = xmalloc_aligned((size_t)rows * out * sizeof(float));
+        bench_fill(wf, (size_t)out * in, 9, 0.02f);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in, 1, x, in, wf, in, 0, yf,
+                    out);
+        double bref = 1e30;
+        for (int rep = 0; rep < 3; rep++) {
+            double t0 = bench_now();
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in, 1, x, in, wf, in, 0,
+                        yf, out);
+            double dt = bench_now() - t0;
+            if (dt < bref)
+                bref = dt;
+        }
+        ref = flop / bref / 1e9;
+        free(wf);
+        free(yf);
+#endif
+        printf("{\"bench\":\"matmul\",\"backend\":\"%s\",\"rows\":%d,\"in\":%d,\"out\":%d,"
+               "\"ms\":%.2f,\"GFLOP_per_s\":%.1f,\"sgemm_fp32_GFLOP_per_s\":%.1f,"
+               "\"fraction_of_sgemm\":%.2f}\n",
+               be->ops->name, rows, in, out, best * 1e3, ours, ref, ref > 0 ? ours / ref : 0);
+        fflush(stdout);
+        be->ops->weight_free(be, w);
+        be->ops->buf_free(be, y);
+        be->ops->buf_free(be, xb);
+        free(x);
+    }
+}
+
+static void
+bench_vision(backend *be, const checkpoint *ck, const imp_config *cfg)
+{
+    siglip *vis = siglip_new(be, ck, cfg);
+    projector *proj = projector_new(be, ck, cfg);
+    size_t npix = (size_t)3 * cfg->vis_image * cfg->vis_image;
+    float *pixels = xmalloc(npix * sizeof(float));
+    bench_fill(pixels, npix, 3, 1.0f);
+    float *feat = be->ops->buf_new(be, (size_t)cfg->vis_patches * cfg->vis_hidden);
+    float *out = be->ops->buf_new(be, (size_t)cfg->vis_patches * cfg->hidden);
+    double t0 = bench_now();
+    siglip_encode(vis, feat, pixels);
+    projector_apply(proj, out, feat, cfg->vis_patches);
+    double dt = bench_now() - t0;
+    double n = cfg->vis_patches;
+    double flop = 2.0 * n * 3 * cfg->vis_patch * cfg->vis_patch * cfg->vis_hidden +
+                  cfg->vis_layers * (2.0 * n * (4.0 * cfg->vis_hidden * cfg->vis_hidden +
+                                                2.0 * cfg->vis_hidden * cfg->vis_inner) +
+                                     4.0 * n * n * cfg->vis_hidden) +
+                  2.0 * n * (cfg->mm_hidden * (double)cfg->hidden + (double)cfg->hidden * cfg->hidden);
+    printf("{\"bench\":\"vision\",\"backend\":\"%s\",\"ms\":%.1f,\"GFLOP_per_s\":%.1f}\n",
+           be->ops->name, dt * 1e3, flop / dt / 1e9);
+    fflush(stdout);
+    be->ops->buf_free(be, feat);
+    be->ops->buf_free(be, out);
+    free(pixels);
+    projector_free(proj);
+    siglip_free(vis);
+}
+
+/* FLOP of the Phi-2 blocks for rows positions starting at pos0 (attention included). */
+static double
+bench_lm_flop(const imp_config *c, int rows, int pos0)
+{
+    double d = c->hidden;
+    double per_pos = c->layers * (2.0 * (4 * d * d + 2 * d * c->inner));
+    double attn = 0;
+    for (int r = 0; r < rows; r++)
+        attn += c->layers * 4.0 * d * (pos0 + r + 1);
+    return rows * per_pos + attn + 2.0 * d * c->vocab;
+}
+
+static void
+bench_lm(backend *be, const checkpoint *ck, const imp_config *cfg, const bench_options *bo,
+         double bandwidth)
+{
+    phi2 *lm = phi2_new(be, ck, cfg);
+    int ctx = cfg->context;
+    backend_kv *kv = phi2_kv_new(lm, ctx);
+    float *logits = xmalloc((size_t)cfg->vocab * sizeof(float));
+    size_t d = (size_t)cfg->hidden;
+
+    if (!bo->skip_prefill) {
+        int rows = bo->prompt_positions;
+        float *host = xmalloc((size_t)rows * d * sizeof(float));
+        bench_fill(host, (size_t)rows * d, 5, 0.05f);
+        float *x = be->ops->buf_new(be, (size_t)rows * d);
+        be->ops->buf_upload(be, x, host, (size_t)rows * d);
+        double t0 = bench_now();
+        phi2_forward(lm, kv, x, rows, 0, logits);
+        double dt = bench_now() - t0;
+        double flop = bench_lm_flop(cfg, rows, 0);
+        printf("{\"bench\":\"prefill\",\"backend\":\"%s\",\"positions\":%d,\"ms\":%.1f,"
+               "\"tokens_per_s\":%.1f,\"GFLOP_per_s\":%.1f}\n",
+               be->ops->name, rows, dt * 1e3, rows / dt, flop / dt / 1e9);
+        fflush(stdout);
+
+        /* a 20-token follow-up after the prompt: the cache keeps the history */
+        int follow = 20;
+        be->ops->buf_upload(be, x, host, (size_t)follow * d);
+        t0 = bench_now();
+        phi2_forward(lm, kv, x, follow, rows, logits);
+        dt = bench_now() - t0;
+        printf("{\"bench\":\"followup_first_token\",\"backend\":\"%s\",\"history\":%d,"
+               "\"new_positions\":%d,\"ms\":%.1f}\n",
+               be->ops->name, rows, follow, dt * 1e3);
+        fflush(stdout);
+        be->ops->buf_free(be, x);
+        free(host);
+    }
+
+    /* decode at several depths: the cache holds random K and V up to the position */
+    float *row = xmalloc(d * sizeof(float));
+    float *x1 = be->ops->buf_new(be, d);
+    float *krows = xmalloc(64 * d * sizeof(float));
+    bench_fill(krows, 64 * d, 11, 1.0f);
+    int filled = 0;
+    double matrix_bytes = 0;
+    for (int l = 0; l < cfg->layers; l++) {
+        const checkpoint_lm_layer *cl = &ck->lm[l];
+        const weights_tensor *ts[] = {&cl->q.w, &cl->k.w, &cl->v.w, &cl->dense.w, &cl->fc1.w, &cl->fc2.w};
+        for (int i = 0; i < 6; i++)
+            matrix_bytes += (double)ts[i]->nelem * weights_dtype_size(ts[i]->dtype);
+    }
+    matrix_bytes += (double)ck->lm_head.w.nelem * weights_dtype_size(ck->lm_head.w.dtype);
+    for (int p = 0; p < bo->ndecode; p++) {
+        int pos = bo->decode_positions[p];
+        if (pos + bo->decode_tokens >= ctx)
+            continue;
+        for (; filled < pos; filled += 64) {
+            int n = pos - filled < 64 ? pos - filled : 64;
+            for (int l = 0; l < cfg->layers; l++) {
+                float *kb = be->ops->buf_new(be, (size_t)n * d);
+                be->ops->buf_upload(be, kb, krows, (size_t)n * d);
+                be->ops->kv_write(be, kv, l, filled, n, kb, kb);
+                be->ops->buf_free(be, kb);
+            }
+            if (n < 64)
+                filled = pos - 64;
+        }
+        filled = pos;
+        bench_fill(row, d, 13, 0.05f);
+        double t0 = bench_now();
+        for (int t = 0; t < bo->decode_tokens; t++) {
+            be->ops->buf_upload(be, x1, row, d);
+            phi2_forward(lm, kv, x1, 1, pos + t, logits);
+        }
+        double dt = (bench_now() - t0) / bo->decode_tokens;
+        double kv_bytes = 2.0 * cfg->layers * d * sizeof(float) * (pos + 1);
+        double bytes = matrix_bytes + kv_bytes;
+        printf("{\"bench\":\"decode\",\"backend\":\"%s\",\"position\":%d,\"tokens_per_s\":%.2f,"
+               "\"ms_per_token\":%.1f,\"bytes_per_token_GB\":%.3f,\"GB_per_s\":%.2f,"
+               "\"bandwidth_GB_per_s\":%.2f,\"fraction_of_bandwidth\":%.2f}\n",
+               be->ops->name, pos, 1.0 / dt, dt * 1e3, bytes / 1e9, bytes / dt / 1e9,
+               bandwidth / 1e9, bandwidth > 0 ? bytes / dt / bandwidth : 0);
+        fflush(stdout);
+    }
+    free(row);
+    free(krows);
+    be->ops->buf_free(be, x1);
+    free(logits);
+    be->ops->kv_free(be, kv);
+    phi2_free(lm);
+}
+
+static void
+bench_usage(FILE *f)
+{
+    fprintf(f, "usage: imp-bench (--synthetic | -m DIR) [options]\n"
+               "  --synthetic            random fp16 weights at imp-v1-3b's real size\n"
+               "  -m, --model DIR        a model folder instead\n"
+               "  --backend NAME         auto, cpu or cuda (default auto)\n"
+               "  --threads N            CPU threads (default: all cores)\n"
+               "  --prompt-positions N   prefill length (default 777: one image and a question)\n"
+               "  --decode-positions L   comma-separated cache depths for decode (default 100,1500)\n"
+               "  --decode-tokens N      tokens timed at each depth (default 4)\n"
+               "  --skip-vision, --skip-prefill\n");
+}
+
+int
+main(int argc, char **argv)
+{
+    bench_options bo = {.prompt_positions = 777, .decode_positions = {100, 1500}, .ndecode = 2,
+                        .decode_tokens = 4};
+    static const struct option longopts[] = {
+        {"synthetic", no_argument, NULL, 's'},
+        {"model", required_argument, NULL, 'm'},
+        {"backend", required_argument, NULL, 'b'},
+        {"threads", required_argument, NULL, 't'},
+        {"prompt-positions", required_argument, NULL, 'P'},
+        {"decode-positions", required_argument, NULL, 'D'},
+        {"decode-tokens", required_argument, NULL, 'T'},
+        {"skip-vision", no_argument, NULL, 'V'},
+        {"skip-prefill", no_argument, NULL, 'F'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "m:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 's':
+            bo.synthetic = 1;
+            break;
+        case 'm':
+            bo.model_dir = optarg;
+            break;
+        case 'b':
+            if (backend_parse_choice(optarg, &bo.backend) != 0) {
+                log_error("--backend: unknown backend \"%s\"", optarg);
+                return 2;
+            }
+            break;
+        case 't':
+            bo.threads = atoi(optarg);
+            break;
+        case 'P':
+            bo.prompt_positions = atoi(optarg);
+            break;
+        case 'D': {
+            bo.ndecode = 0;
+            char *s = optarg, *end;
+            while (*s && bo.ndecode < 4) {
+                bo.decode_positions[bo.ndecode++] = (int)strtol(s, &end, 10);
+                s = *end == ',' ? end + 1 : end;
+                if (end == s && *s)
+                    break;
+            }
+            break;
+        }
+        case 'T':
+            bo.decode_tokens = atoi(optarg);
+            break;
+        case 'V':
+            bo.skip_vision = 1;
+            break;
+        case 'F':
+            bo.skip_prefill = 1;
+            break;
+        case 'h':
+            bench_usage(stdout);
+            return 0;
+        default:
+            bench_usage(stderr);
+            return 2;
+        }
+    }
+    if (!bo.synthetic && bo.model_dir == NULL) {
+        bench_usage(stderr);
+        return 2;
+    }
+    if (bo.prompt_positions < 21 || bo.decode_tokens < 1) {
+        log_error("--prompt-positions must be at least 21 and --decode-tokens at least 1");
+        return 2;
+    }
+
+    char *cause = NULL, *note = NULL;
+    imp_config cfg;
+    checkpoint ck;
+    synthetic *syn = NULL;
+    weights *files = NULL;
+    double t0 = bench_now();
+    if (bo.synthetic) {
+        config_init_default(&cfg);
+        syn = synthetic_new(&cfg, 1, bo.threads);
+        ck = *synthetic_checkpoint_borrow(syn);
+    } else if (config_load(&cfg, bo.model_dir, &cause) != 0 ||
+               (files = weights_open(bo.model_dir, &cause)) == NULL ||
+               checkpoint_init(&ck, files, &cfg, &cause) != 0) {
+        log_error("%s", cause);
+        return 1;
+    }
+    backend *be = backend_new(bo.backend, bo.threads, &note, &cause);
+    if (be == NULL) {
+        log_error("%s", cause);
+        return 1;
+    }
+    if (note != NULL)
+        log_error("%s", note);
+    printf("{\"bench\":\"load\",\"backend\":\"%s\",\"synthetic\":%s,\"ms\":%.1f,\"threads\":%d}\n",
+           be->ops->name, bo.synthetic ? "true" : "false", (bench_now() - t0) * 1e3, be->threads);
+    fflush(stdout);
+
+    double bandwidth = bench_memory_bandwidth(be->threads);
+    bench_matmul(be, &ck, bo.prompt_positions);
+    if (!bo.skip_vision)
+        bench_vision(be, &ck, &cfg);
+    bench_lm(be, &ck, &cfg, &bo, bandwidth);
+
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("{\"bench\":\"peak_rss\",\"MB\":%.0f}\n", ru.ru_maxrss / 1024.0);
+    backend_free(be);
+    if (syn != NULL)
+        synthetic_free(syn);
+    else {
+        checkpoint_free(&ck);
+        weights_free(files);
+    }
+    return 0;
+}

@@ -1,0 +1,33 @@
+/* The in-chat commands and messages, one line at a time (shared by --script and the chat). */
+#ifndef IMP_COMMANDS_H
+#define IMP_COMMANDS_H
+
+#include <stdio.h>
+
+#include "engine.h"
+
+typedef struct {
+    engine *eng;
+    int max_tokens;
+    int print_ids;      /* replies as token ids instead of text */
+    int stats;          /* per-turn statistics on stderr */
+    FILE *out;          /* replies */
+    int *staged;        /* image slots for the next message */
+    int nstaged;
+    int quit;           /* set by /quit */
+    volatile int *cancel;
+} commands_state;
+
+/* Initialise a state for eng writing replies to out. */
+void commands_init(commands_state *st, engine *eng, int max_tokens, FILE *out);
+/* Free the staged list. */
+void commands_free(commands_state *st);
+/*
+ * Run one line: a /command or a message for the model. Returns 0, or -1 with *cause when the line
+ * failed (the session goes on).
+ */
+int commands_run_line(commands_state *st, const char *line, char **cause);
+/* Send text with the staged images and write the reply; -1 with *cause when it could not run. */
+int commands_send(commands_state *st, const char *text, char **cause);
+
+#endif

@@ -1,0 +1,547 @@
+#include "config.h"
+
+#include <glib.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "chat.h"
+#include "engine.h"
+#include "image.h"
+#include "kvcache.h"
+#include "log.h"
+#include "phi2.h"
+#include "projector.h"
+#include "siglip.h"
+#include "weights.h"
+#include "xmalloc.h"
+
+/* Stop ids besides config's eos: <|endoftext|> (MODEL.md Part A decision 5). */
+#define ENGINE_ENDOFTEXT 50256
+/* Prompts run through the model in chunks of at most this many positions (bounds scratch). */
+#define ENGINE_PREFILL_CHUNK 512
+
+typedef struct {
+    unsigned char hash[32]; /* SHA-256 of the decoded pixels and size */
+    char *path;
+    float *pixels;          /* (3, image, image), freed once encoded */
+    float *features;        /* (patches, hidden) on the backend, NULL until encoded */
+} engine_image;
+
+struct engine {
+    imp_config cfg;
+    weights *files;        /* NULL for synthetic parts */
+    checkpoint ck;
+    int own_ck;
+    tokenizer *tok;
+    backend *be;
+    siglip *vision;
+    projector *proj;
+    phi2 *lm;
+    kvcache *kv;
+    sampler *samp;
+    chat *conv;
+    int ctx;
+
+    engine_image *images;
+    int nimages;
+    float *vision_out;     /* (patches, vis_hidden) scratch on the backend */
+
+    int32_t *pending;      /* ids generated but not yet run (the last reply's tail) */
+    int npending;
+    int32_t *seen;         /* text ids of the conversation, for the repetition penalty */
+    size_t nseen, seen_cap;
+    float *logits;         /* (vocab) host */
+    float *prompt_logits;  /* (vocab) host: last prompt position of the last turn */
+    float *x;              /* (chunk, hidden) input embeddings on the backend */
+    long positions_run;
+};
+
+static double
+engine_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+engine *
+engine_new_parts(backend *be, const imp_config *cfg, const checkpoint *ck, tokenizer *tok,
+                 int context, const char *system)
+{
+    engine *e = xcalloc(1, sizeof *e);
+    sampler_params sp;
+    e->cfg = *cfg;
+    e->ck = *ck;
+    e->tok = tok;
+    e->be = be;
+    e->ctx = context > 0 ? context : cfg->context;
+    e->vision = siglip_new(be, ck, cfg);
+    e->proj = projector_new(be, ck, cfg);
+    e->lm = phi2_new(be, ck, cfg);
+    e->kv = kvcache_new(e->lm, be, e->ctx);
+    sampler_params_init(&sp);
+    e->samp = sampler_new(&sp);
+    e->conv = chat_new(system);
+    e->vision_out = be->ops->buf_new(be, (size_t)cfg->vis_patches * cfg->vis_hidden);
+    e->logits = xcalloc((size_t)cfg->vocab, sizeof(float));
+    e->prompt_logits = xcalloc((size_t)cfg->vocab, sizeof(float));
+    e->x = be->ops->buf_new(be, (size_t)ENGINE_PREFILL_CHUNK * cfg->hidden);
+    return e;
+}
+
+engine *
+engine_new(const engine_options *opt, char **note, char **cause)
+{
+    imp_config cfg;
+    checkpoint ck;
+    if (config_load(&cfg, opt->model_dir, cause) != 0)
+        return NULL;
+    tokenizer *tok = tokenizer_new(opt->model_dir, cause);
+    if (tok == NULL)
+        return NULL;
+    weights *files = weights_open(opt->model_dir, cause);
+    if (files == NULL) {
+        tokenizer_free(tok);
+        return NULL;
+    }
+    if (checkpoint_init(&ck, files, &cfg, cause) != 0) {
+        weights_free(files);
+        tokenizer_free(tok);
+        return NULL;
+    }
+    backend *be = backend_new(opt->backend, opt->threads, note, cause);
+    if (be == NULL) {
+        checkpoint_free(&ck);
+        weights_free(files);
+        tokenizer_free(tok);
+        return NULL;
+    }
+    engine *e = engine_new_parts(be, &cfg, &ck, tok, opt->context, opt->system);
+    e->files = files;
+    e->own_ck = 1;
+    return e;
+}
+
+void
+engine_free(engine *e)
+{
+    if (e == NULL)
+        return;
+    backend *be = e->be;
+    for (int i = 0; i < e->nimages; i++) {
+        free(e->images[i].path);
+        free(e->images[i].pixels);
+        if (e->images[i].features != NULL)
+            be->ops->buf_free(be, e->images[i].features);
+    }
+    free(e->images);
+    be->ops->buf_free(be, e->vision_out);
+    be->ops->buf_free(be, e->x);
+    kvcache_free(e->kv);
+    phi2_free(e->lm);
+    projector_free(e->proj);
+    siglip_free(e->vision);
+    backend_free(be);
+    sampler_free(e->samp);
+    chat_free(e->conv);
+    free(e->pending);
+    free(e->seen);
+    free(e->logits);
+    free(e->prompt_logits);
+    if (e->own_ck)
+        checkpoint_free(&e->ck);
+    weights_free(e->files);
+    tokenizer_free(e->tok);
+    free(e);
+}
+
+const imp_config *
+engine_config(const engine *e)
+{
+    return &e->cfg;
+}
+
+const tokenizer *
+engine_tokenizer_borrow(const engine *e)
+{
+    return e->tok;
+}
+
+const char *
+engine_backend_name(const engine *e)
+{
+    return e->be->ops->name;
+}
+
+int
+engine_image_count(const engine *e)
+{
+    return e->nimages;
+}
+
+int
+engine_image_add(engine *e, const char *path, char **cause)
+{
+    image_rgb img, sized;
+    int side = e->cfg.vis_image;
+    if (image_load(&img, path, cause) != 0)
+        return -1;
+    image_resize_bicubic(&sized, &img, side, side);
+
+    /* the content hash covers what the model sees plus the original size */
+    unsigned char hash[32];
+    gsize hlen = sizeof hash;
+    GChecksum *sum = g_checksum_new(G_CHECKSUM_SHA256);
+    int dims[2] = {img.width, img.height};
+    g_checksum_update(sum, (const guchar *)dims, sizeof dims);
+    g_checksum_update(sum, sized.rgb, (gssize)((size_t)side * side * 3));
+    g_checksum_get_digest(sum, hash, &hlen);
+    g_checksum_free(sum);
+    image_free(&img);
+
+    for (int i = 0; i < e->nimages; i++)
+        if (memcmp(e->images[i].hash, hash, sizeof hash) == 0) {
+            image_free(&sized);
+            return i;
+        }
+    e->images = xreallocarray(e->images, (size_t)e->nimages + 1, sizeof *e->images);
+    engine_image *ei = &e->images[e->nimages];
+    memset(ei, 0, sizeof *ei);
+    memcpy(ei->hash, hash, sizeof hash);
+    ei->path = xstrdup(path);
+    ei->pixels = xmalloc((size_t)3 * side * side * sizeof(float));
+    image_normalize(&sized, ei->pixels);
+    image_free(&sized);
+    return e->nimages++;
+}
+
+/* Run the vision tower and projector for a slot unless its features are cached. */
+static int
+engine_image_encode(engine *e, int slot)
+{
+    engine_image *ei = &e->images[slot];
+    if (ei->features != NULL)
+        return 0;
+    backend *be = e->be;
+    siglip_encode(e->vision, e->vision_out, ei->pixels);
+    ei->features = be->ops->buf_new(be, (size_t)e->cfg.vis_patches * e->cfg.hidden);
+    projector_apply(e->proj, ei->features, e->vision_out, e->cfg.vis_patches);
+    free(ei->pixels);
+    ei->pixels = NULL;
+    return 1;
+}
+
+void
+engine_image_features(engine *e, int slot, float *vision, float *projected)
+{
+    backend *be = e->be;
+    engine_image *ei = &e->images[slot];
+    if (ei->features == NULL) {
+        engine_image_encode(e, slot);
+    } else {
+        /* features are cached: vision output is recomputed only when asked for it, from scratch */
+        vision = NULL;
+    }
+    if (vision != NULL)
+        be->ops->buf_download(be, vision, e->vision_out, (size_t)e->cfg.vis_patches * e->cfg.vis_hidden);
+    if (projected != NULL)
+        be->ops->buf_download(be, projected, ei->features, (size_t)e->cfg.vis_patches * e->cfg.hidden);
+}
+
+static void
+engine_seen_push(engine *e, const int32_t *ids, size_t n)
+{
+    if (e->nseen + n > e->seen_cap) {
+        e->seen_cap = (e->nseen + n) * 2 + 256;
+        e->seen = xreallocarray(e->seen, e->seen_cap, sizeof *e->seen);
+    }
+    memcpy(e->seen + e->nseen, ids, n * sizeof *ids);
+    e->nseen += n;
+}
+
+/* The ids a turn runs: what the last reply left pending, then the prompt text's ids. */
+static int32_t *
+engine_turn_ids(engine *e, const char *text, int nimages, size_t *n)
+{
+    char *prompt = chat_prompt_new(e->conv, text, nimages);
+    int32_t *ids = NULL;
+    size_t count = 0;
+    if (e->npending > 0) {
+        ids = xreallocarray(NULL, (size_t)e->npending, sizeof *ids);
+        memcpy(ids, e->pending, (size_t)e->npending * sizeof *ids);
+        count = (size_t)e->npending;
+    }
+    tokenizer_encode(e->tok, prompt, strlen(prompt), &ids, &count);
+    free(prompt);
+    *n = count;
+    return ids;
+}
+
+/* Positions for ids when the first nimages markers of the prompt become images. */
+static int
+engine_count_positions(const engine *e, const int32_t *ids, size_t n, int nimages)
+{
+    int positions = 0, images = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ids[i] == e->cfg.image_token && images < nimages) {
+            positions += e->cfg.vis_patches;
+            images++;
+        } else {
+            positions++;
+        }
+    }
+    return positions;
+}
+
+int
+engine_positions_needed(engine *e, const char *text, int nimages)
+{
+    size_t n;
+    int32_t *ids = engine_turn_ids(e, text, nimages, &n);
+    int positions = engine_count_positions(e, ids, n, nimages);
+    free(ids);
+    return positions;
+}
+
+/* Run the input positions of src through the model in chunks; logits of the last position. */
+typedef struct {
+    engine *e;
+    int filled; /* rows in e->x */
+} engine_feed;
+
+static void
+engine_feed_flush(engine_feed *f, int last)
+{
+    engine *e = f->e;
+    if (f->filled == 0)
+        return;
+    int pos0 = kvcache_length(e->kv);
+    phi2_forward(e->lm, kvcache_borrow(e->kv), e->x, f->filled, pos0, last ? e->logits : NULL);
+    kvcache_advance(e->kv, f->filled);
+    e->positions_run += f->filled;
+    f->filled = 0;
+}
+
+/* Append rows (already on the backend) or ids to the chunk, flushing full chunks. */
+static void
+engine_feed_rows(engine_feed *f, const float *rows, const int32_t *ids, int n)
+{
+    engine *e = f->e;
+    size_t d = (size_t)e->cfg.hidden;
+    while (n > 0) {
+        int take = ENGINE_PREFILL_CHUNK - f->filled;
+        if (take > n)
+            take = n;
+        float *dst = e->x + (size_t)f->filled * d;
+        if (ids != NULL) {
+            phi2_embed(e->lm, dst, ids, take);
+            ids += take;
+        } else {
+            e->be->ops->buf_copy(e->be, dst, rows, (size_t)take * d);
+            rows += (size_t)take * d;
+        }
+        f->filled += take;
+        n -= take;
+        if (f->filled == ENGINE_PREFILL_CHUNK && n > 0)
+            engine_feed_flush(f, 0);
+        else if (f->filled == ENGINE_PREFILL_CHUNK)
+            break; /* the caller decides whether this was the last chunk */
+    }
+}
+
+int
+engine_send(engine *e, const char *text, const int *slots, int nslots, int max_tokens,
+            engine_token_fn fn, void *fn_ctx, volatile int *cancel, engine_stats *stats,
+            char **cause)
+{
+    engine_stats st;
+    memset(&st, 0, sizeof st);
+    double t0 = engine_now_ms();
+    if (e->tok == NULL)
+        return log_cause(cause, "no tokenizer loaded");
+
+    size_t n;
+    int32_t *ids = engine_turn_ids(e, text, nslots, &n);
+    int positions = engine_count_positions(e, ids, n, nslots);
+    int used = kvcache_length(e->kv);
+    int room = e->ctx - used;
+    /* one more position than the prompt: the reply needs room for at least one token */
+    if (positions + 1 > room) {
+        free(ids);
+        if (used == 0)
+            return log_cause(cause,
+                             "the message needs %d positions (%d for images) but the context "
+                             "holds %d",
+                             positions + 1, nslots * e->cfg.vis_patches, e->ctx);
+        return log_cause(cause,
+                         "context full: the message needs %d positions but only %d of %d are "
+                         "free (/clear starts over)",
+                         positions + 1, room, e->ctx);
+    }
+
+    /* images first: nothing in the cache changes if one fails */
+    double te = engine_now_ms();
+    for (int i = 0; i < nslots; i++)
+        st.images_encoded += engine_image_encode(e, slots[i]);
+    st.encode_ms = engine_now_ms() - te;
+
+    /* prefill: text runs embedded, image markers replaced by the image's 729 rows */
+    double tp = engine_now_ms();
+    st.reused = used;
+    st.new_positions = positions;
+    engine_feed feed = {e, 0};
+    int images = 0;
+    size_t run = 0;
+    for (size_t i = 0; i <= n; i++) {
+        int is_image = i < n && ids[i] == e->cfg.image_token && images < nslots;
+        if (i == n || is_image) {
+            if (i > run)
+                engine_feed_rows(&feed, NULL, ids + run, (int)(i - run));
+            if (is_image) {
+                engine_feed_rows(&feed, e->images[slots[images]].features, NULL,
+                                 e->cfg.vis_patches);
+                images++;
+            }
+            run = i + 1;
+            if (feed.filled == ENGINE_PREFILL_CHUNK && i < n)
+                engine_feed_flush(&feed, 0);
+        }
+    }
+    engine_feed_flush(&feed, 1);
+    st.prefill_ms = engine_now_ms() - tp;
+    memcpy(e->prompt_logits, e->logits, (size_t)e->cfg.vocab * sizeof(float));
+    for (size_t i = 0, k = 0; i < n; i++) {
+        if (ids[i] == e->cfg.image_token && (int)k < nslots) {
+            k++;
+            continue;
+        }
+        engine_seen_push(e, &ids[i], 1);
+    }
+    free(ids);
+    e->npending = 0;
+
+    /* generation: each sampled id runs through the model before the next is sampled */
+    tokenizer_stream ts;
+    tokenizer_stream_init(&ts);
+    char piece[512];
+    size_t reply_len = 0, reply_cap = 256;
+    char *reply = xmalloc(reply_cap);
+    int32_t last = -1;
+    double tfirst = 0;
+    st.stop = ENGINE_STOP_LENGTH;
+    for (int step = 0; step < max_tokens; step++) {
+        if (cancel != NULL && *cancel) {
+            st.stop = ENGINE_STOP_CANCEL;
+            break;
+        }
+        if (last >= 0) {
+            if (kvcache_length(e->kv) + 1 >= e->ctx) {
+                st.stop = ENGINE_STOP_CONTEXT;
+                break;
+            }
+            engine_feed_rows(&feed, NULL, &last, 1);
+            engine_feed_flush(&feed, 1);
+        }
+        int32_t id = sampler_sample(e->samp, e->logits, e->cfg.vocab, e->seen, e->nseen);
+        if (step == 0)
+            tfirst = engine_now_ms();
+        st.generated++;
+        engine_seen_push(e, &id, 1);
+        last = id;
+        size_t len = tokenizer_stream_push(&ts, e->tok, id, piece, sizeof piece);
+        if (reply_len + len + 1 > reply_cap) {
+            reply_cap = (reply_len + len + 1) * 2;
+            reply = xrealloc(reply, reply_cap);
+        }
+        memcpy(reply + reply_len, piece, len);
+        reply_len += len;
+        int stop_asked = fn != NULL && fn(fn_ctx, id, piece, len) != 0;
+        if (id == e->cfg.eos_id || id == ENGINE_ENDOFTEXT) {
+            st.stop = ENGINE_STOP_EOS;
+            break;
+        }
+        if (stop_asked) {
+            st.stop = ENGINE_STOP_CANCEL;
+            break;
+        }
+    }
+    size_t len = tokenizer_stream_flush(&ts, piece, sizeof piece);
+    if (len > 0) {
+        if (fn != NULL)
+            fn(fn_ctx, -1, piece, len);
+        if (reply_len + len + 1 > reply_cap)
+            reply = xrealloc(reply, reply_len + len + 1);
+        memcpy(reply + reply_len, piece, len);
+        reply_len += len;
+    }
+    reply[reply_len] = '\0';
+    if (st.generated > 0) {
+        st.first_token_ms = tfirst - t0;
+        st.decode_ms = engine_now_ms() - tfirst;
+    }
+
+    /* the sequence contract: the reply's ids, then </s> unless it already ended with it */
+    e->pending = xreallocarray(e->pending, 2, sizeof *e->pending);
+    if (last >= 0)
+        e->pending[e->npending++] = last;
+    if (last != e->cfg.eos_id)
+        e->pending[e->npending++] = e->cfg.eos_id;
+    chat_add_turn(e->conv, text, reply);
+    free(reply);
+    if (stats != NULL)
+        *stats = st;
+    return 0;
+}
+
+const float *
+engine_prompt_logits_borrow(const engine *e)
+{
+    return e->prompt_logits;
+}
+
+int
+engine_positions_used(const engine *e)
+{
+    return kvcache_length(e->kv) + e->npending;
+}
+
+int
+engine_context(const engine *e)
+{
+    return e->ctx;
+}
+
+long
+engine_positions_run(const engine *e)
+{
+    return e->positions_run;
+}
+
+void
+engine_clear(engine *e)
+{
+    kvcache_truncate(e->kv, 0);
+    chat_clear(e->conv);
+    e->npending = 0;
+    e->nseen = 0;
+}
+
+void
+engine_set_system(engine *e, const char *system)
+{
+    engine_clear(e);
+    chat_set_system(e->conv, system);
+}
+
+void
+engine_set_sampling(engine *e, const sampler_params *p)
+{
+    sampler_set_params(e->samp, p);
+}
+
+const sampler_params *
+engine_sampling_borrow(const engine *e)
+{
+    return sampler_params_borrow(e->samp);
+}

@@ -1,0 +1,101 @@
+/*
+ * The turn driver: loads the model, keeps the conversation's KV cache and image embeddings, and
+ * runs one turn at a time (only the turn's new positions go through the model). Calls are
+ * synchronous; cancelling is a flag checked between tokens, so after a cancel the cache holds
+ * exactly the prompt and the tokens already reported.
+ */
+#ifndef IMP_ENGINE_H
+#define IMP_ENGINE_H
+
+#include <stdint.h>
+
+#include "backend.h"
+#include "checkpoint.h"
+#include "config.h"
+#include "sampler.h"
+#include "tokenizer.h"
+
+typedef struct engine engine;
+
+typedef struct {
+    const char *model_dir;
+    backend_choice backend;
+    int threads;        /* <= 0: all cores */
+    int context;        /* <= 0: tokenizer_model_max_length from config.json */
+    const char *system; /* NULL: the default system prompt */
+} engine_options;
+
+typedef enum {
+    ENGINE_STOP_EOS,     /* the model ended its reply */
+    ENGINE_STOP_LENGTH,  /* the reply length limit */
+    ENGINE_STOP_CANCEL,  /* the cancel flag */
+    ENGINE_STOP_CONTEXT, /* the context is full */
+} engine_stop;
+
+typedef struct {
+    int reused;          /* positions kept from the cache */
+    int new_positions;   /* positions the prompt ran through the model */
+    int images_encoded;  /* images encoded this turn (cached ones are not) */
+    double encode_ms;    /* vision tower + projector */
+    double prefill_ms;
+    double first_token_ms; /* from the send to the first token */
+    double decode_ms;      /* for the tokens after the first */
+    int generated;
+    engine_stop stop;
+} engine_stats;
+
+/* Called for every generated id with its text (possibly empty); return nonzero to stop. */
+typedef int (*engine_token_fn)(void *ctx, int32_t id, const char *text, size_t len);
+
+/* Load the model folder and create the backend; NULL with *cause on failure (*note: backend). */
+engine *engine_new(const engine_options *opt, char **note, char **cause);
+/*
+ * Build an engine from parts already loaded (the benchmark's synthetic weights); steals be and
+ * tok (tok may be NULL: text in, text out are then unavailable).
+ */
+engine *engine_new_parts(backend *be, const imp_config *cfg, const checkpoint *ck, tokenizer *tok,
+                         int context, const char *system);
+/* Free everything. */
+void engine_free(engine *e);
+/* Borrow the model's configuration. */
+const imp_config *engine_config(const engine *e);
+/* Borrow the tokenizer. */
+const tokenizer *engine_tokenizer_borrow(const engine *e);
+/* Name of the backend in use. */
+const char *engine_backend_name(const engine *e);
+/*
+ * Decode and preprocess an image so it can go with the next message; the same content is stored
+ * once. Returns its slot (>= 0) or -1 with *cause (the engine is unchanged).
+ */
+int engine_image_add(engine *e, const char *path, char **cause);
+/* Number of image slots. */
+int engine_image_count(const engine *e);
+/*
+ * Run one turn: the message text with the images in slots (attach order), then generate up to
+ * max_tokens ids with the sampler. -1 with *cause when the turn cannot run (nothing changed then).
+ */
+int engine_send(engine *e, const char *text, const int *slots, int nslots, int max_tokens,
+                engine_token_fn fn, void *fn_ctx, volatile int *cancel, engine_stats *stats,
+                char **cause);
+/* Positions a message would need (its prompt plus what the last reply left pending). */
+int engine_positions_needed(engine *e, const char *text, int nimages);
+/* The logits at the last prompt position of the last turn (vocab floats, host). */
+const float *engine_prompt_logits_borrow(const engine *e);
+/* Positions filled in the cache, and the context size. */
+int engine_positions_used(const engine *e);
+/* The context size in positions. */
+int engine_context(const engine *e);
+/* Total positions run through the model since creation (prompt and generated). */
+long engine_positions_run(const engine *e);
+/* Forget the conversation (the cache and turns); image embeddings stay cached. */
+void engine_clear(engine *e);
+/* Replace the system prompt (starts the conversation over). */
+void engine_set_system(engine *e, const char *system);
+/* Set the sampling parameters (a new seed restarts the random stream). */
+void engine_set_sampling(engine *e, const sampler_params *p);
+/* Borrow the sampling parameters. */
+const sampler_params *engine_sampling_borrow(const engine *e);
+/* Encode slot's image now (vision tower + projector) into out (patches, hidden) host floats. */
+void engine_image_features(engine *e, int slot, float *vision, float *projected);
+
+#endif

@@ -1,0 +1,548 @@
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <stb_image.h>
+#include <stb_image_write.h>
+
+#include "image.h"
+#include "log.h"
+#include "xmalloc.h"
+
+/*
+ * Decoding uses stb_image (the implementation comes from Debian's libstb, so no
+ * STB_IMAGE_IMPLEMENTATION here). stbi_failure_reason() is thread-local only when libstb was built
+ * with thread-local storage, otherwise a process-wide global: a message may then name another
+ * thread's failure. That is acceptable for the messages built from it here.
+ */
+
+/* Fixed-point precision of the 8-bit resampler (MODEL.md B5). */
+#define IMAGE_PRECISION_BITS 22
+
+/* ---------------------------------------------------------------- truncation checks */
+
+/* Big-endian 32-bit read. */
+static uint32_t
+image_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/*
+ * Walk the JPEG marker segments and entropy-coded data up to the end-of-image marker. Returns a
+ * reason when the data ends first, NULL otherwise. stb_image fills missing data with zeros in some
+ * paths, so its verdict alone is not enough. Anything malformed but not short is left to the
+ * decoder, and bytes after EOI (thumbnails, motion-photo trailers) are ignored.
+ */
+static const char *
+image_jpeg_truncated(const uint8_t *p, size_t n)
+{
+    size_t pos = 2; /* after SOI */
+    for (;;) {
+        /* Skip stray bytes (libjpeg does too) and fill bytes before a marker. */
+        while (pos < n && p[pos] != 0xFF)
+            pos++;
+        while (pos < n && p[pos] == 0xFF)
+            pos++;
+        if (pos >= n)
+            return "truncated JPEG (no end-of-image marker)";
+        uint8_t m = p[pos++];
+        if (m == 0xD9)
+            return NULL;
+        /* Markers without a length field. */
+        if (m == 0x00 || m == 0x01 || m == 0xD8 || (m >= 0xD0 && m <= 0xD7))
+            continue;
+        if (n - pos < 2)
+            return "truncated JPEG (no end-of-image marker)";
+        size_t len = (size_t)p[pos] << 8 | p[pos + 1];
+        if (len < 2)
+            return NULL;
+        if (n - pos < len)
+            return "truncated JPEG (no end-of-image marker)";
+        pos += len;
+        if (m != 0xDA)
+            continue;
+        /* Scan data runs to the next marker that is neither a stuffed 0xFF00 nor a restart. */
+        for (;;) {
+            const uint8_t *ff = pos < n ? memchr(p + pos, 0xFF, n - pos) : NULL;
+            if (ff == NULL)
+                return "truncated JPEG (no end-of-image marker)";
+            size_t q = (size_t)(ff - p) + 1;
+            while (q < n && p[q] == 0xFF)
+                q++;
+            if (q >= n)
+                return "truncated JPEG (no end-of-image marker)";
+            if (p[q] == 0x00 || (p[q] >= 0xD0 && p[q] <= 0xD7)) {
+                pos = q + 1;
+                continue;
+            }
+            pos = q - 1; /* the 0xFF just before the marker byte */
+            break;
+        }
+    }
+}
+
+/* Walk the PNG chunks up to IEND; a reason when the data ends first, NULL otherwise. */
+static const char *
+image_png_truncated(const uint8_t *p, size_t n)
+{
+    size_t pos = 8; /* after the signature */
+    for (;;) {
+        if (n - pos < 8)
+            return "truncated PNG (no IEND chunk)";
+        size_t len = image_be32(p + pos);
+        if (len > 0x7FFFFFFFu)
+            return NULL; /* malformed, not short: the decoder reports it */
+        if (n - pos - 8 < len + 4)
+            return "truncated PNG (the file ends inside a chunk)";
+        if (memcmp(p + pos + 4, "IEND", 4) == 0)
+            return NULL;
+        pos += 12 + len;
+    }
+}
+
+/* The truncation reason for formats whose end can be checked cheaply (JPEG, PNG), else NULL. */
+static const char *
+image_truncated(const uint8_t *p, size_t n)
+{
+    static const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+    if (n >= 2 && p[0] == 0xFF && p[1] == 0xD8)
+        return image_jpeg_truncated(p, n);
+    if (n >= 8 && memcmp(p, png_sig, 8) == 0)
+        return image_png_truncated(p, n);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- loading */
+
+/*
+ * Convert stb_image's output with comp channels to RGB as PIL's convert("RGB") does: grey is
+ * replicated, alpha is dropped without compositing onto any background.
+ */
+static void
+image_to_rgb(uint8_t *dst, const uint8_t *src, size_t npix, int comp)
+{
+    size_t i;
+    switch (comp) {
+    case 1:
+        for (i = 0; i < npix; i++) {
+            dst[3 * i] = dst[3 * i + 1] = dst[3 * i + 2] = src[i];
+        }
+        break;
+    case 2:
+        for (i = 0; i < npix; i++) {
+            dst[3 * i] = dst[3 * i + 1] = dst[3 * i + 2] = src[2 * i];
+        }
+        break;
+    case 3:
+        memcpy(dst, src, npix * 3);
+        break;
+    default:
+        for (i = 0; i < npix; i++) {
+            dst[3 * i] = src[4 * i];
+            dst[3 * i + 1] = src[4 * i + 1];
+            dst[3 * i + 2] = src[4 * i + 2];
+        }
+        break;
+    }
+}
+
+int
+image_load_memory(image_rgb *img, const void *data, size_t len, const char *name, char **cause)
+{
+    const uint8_t *p = data;
+    int w, h, comp;
+
+    img->width = img->height = 0;
+    img->rgb = NULL;
+    if (len == 0)
+        return log_cause(cause, "%s: empty file", name);
+    if (len > INT_MAX)
+        return log_cause(cause, "%s: file too large to decode (%zu bytes)", name, len);
+
+    /* Learn the size from the header alone so huge images are refused before any allocation. */
+    if (!stbi_info_from_memory(p, (int)len, &w, &h, &comp))
+        return log_cause(cause, "%s: not an image (or unsupported format): %s", name,
+                         stbi_failure_reason());
+    if (w <= 0 || h <= 0)
+        return log_cause(cause, "%s: image has no pixels (%dx%d)", name, w, h);
+    if (w > IMAGE_MAX_SIDE || h > IMAGE_MAX_SIDE)
+        return log_cause(cause, "%s: image too large: %dx%d pixels, the limit is %d pixels a side",
+                         name, w, h, IMAGE_MAX_SIDE);
+    if ((long)w * h > IMAGE_MAX_PIXELS)
+        return log_cause(
+            cause, "%s: image too large: %dx%d is %ld pixels, the limit is %ld (64 megapixels)",
+            name, w, h, (long)w * h, IMAGE_MAX_PIXELS);
+
+    const char *trunc = image_truncated(p, len);
+    if (trunc != NULL)
+        return log_cause(cause, "%s: %s", name, trunc);
+
+    /*
+     * req_comp 0 keeps the file's own channel count so the RGB conversion below is explicit.
+     * 16-bit PNGs come back as 8 bits (the high byte), which is what PIL keeps for 16-bit colour;
+     * PIL clips 16-bit greyscale instead, a rare case where the two differ.
+     */
+    uint8_t *pix = stbi_load_from_memory(p, (int)len, &w, &h, &comp, 0);
+    if (pix == NULL)
+        return log_cause(cause, "%s: cannot decode image: %s", name, stbi_failure_reason());
+    if (w <= 0 || h <= 0 || w > IMAGE_MAX_SIDE || h > IMAGE_MAX_SIDE ||
+        (long)w * h > IMAGE_MAX_PIXELS || comp < 1 || comp > 4) {
+        stbi_image_free(pix);
+        return log_cause(cause, "%s: decoder returned an unexpected %dx%d image with %d channels",
+                         name, w, h, comp);
+    }
+    size_t npix = (size_t)w * (size_t)h;
+    img->rgb = xmalloc(npix * 3);
+    image_to_rgb(img->rgb, pix, npix, comp);
+    stbi_image_free(pix);
+    img->width = w;
+    img->height = h;
+    return 0;
+}
+
+int
+image_load(image_rgb *img, const char *path, char **cause)
+{
+    struct stat st;
+    int fd;
+
+    img->width = img->height = 0;
+    img->rgb = NULL;
+
+    /* stat first so devices and FIFOs are refused without being opened at all. */
+    if (stat(path, &st) != 0)
+        return log_cause(cause, "%s: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode))
+        return log_cause(cause, "%s: is a directory, not an image file", path);
+    if (!S_ISREG(st.st_mode))
+        return log_cause(cause, "%s: not a regular file", path);
+
+    /* O_NONBLOCK so a file swapped for a FIFO after the stat cannot hang the open. */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0)
+        return log_cause(cause, "%s: %s", path, strerror(errno));
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return log_cause(cause, "%s: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return log_cause(cause, "%s: not a regular file", path);
+    }
+    if (st.st_size == 0) {
+        close(fd);
+        return log_cause(cause, "%s: empty file", path);
+    }
+    if (st.st_size > INT_MAX) {
+        close(fd);
+        return log_cause(cause, "%s: file too large to decode (%lld bytes)", path,
+                         (long long)st.st_size);
+    }
+
+    size_t want = (size_t)st.st_size, got = 0;
+    uint8_t *buf = xmalloc(want);
+    while (got < want) {
+        ssize_t r = read(fd, buf + got, want - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            int e = errno;
+            close(fd);
+            free(buf);
+            return log_cause(cause, "%s: read error: %s", path, strerror(e));
+        }
+        if (r == 0)
+            break; /* the file shrank: decode what is there, the checks will judge it */
+        got += (size_t)r;
+    }
+    close(fd);
+
+    int rc = image_load_memory(img, buf, got, path, cause);
+    free(buf);
+    return rc;
+}
+
+void
+image_free(image_rgb *img)
+{
+    if (img == NULL)
+        return;
+    free(img->rgb);
+    img->rgb = NULL;
+    img->width = img->height = 0;
+}
+
+/* ---------------------------------------------------------------- bicubic resize */
+
+/* Fixed-point resampling weights for one axis. */
+typedef struct {
+    int ksize;  /* stride of k: the most taps any output sample uses */
+    int *start; /* per output sample: first input index */
+    int *count; /* per output sample: number of taps */
+    int32_t *k; /* per output sample: ksize weights, PRECISION_BITS fixed point */
+} image_coeffs;
+
+/* The bicubic kernel with a = -0.5 (support 2). */
+static double
+image_bicubic(double x)
+{
+    const double a = -0.5;
+    if (x < 0.0)
+        x = -x;
+    if (x < 1.0)
+        return ((a + 2.0) * x - (a + 3.0)) * x * x + 1.0;
+    if (x < 2.0)
+        return (((x - 5.0) * x + 8.0) * x - 4.0) * a;
+    return 0.0;
+}
+
+/*
+ * Weights mapping n_in samples onto n_out over the box [0, n_in], computed in double, normalised
+ * to sum 1 and rounded half away from zero to fixed point, as PIL's 8-bit path does.
+ */
+static void
+image_coeffs_init(image_coeffs *c, int n_in, int n_out)
+{
+    double scale = (double)n_in / n_out;
+    double fs = scale < 1.0 ? 1.0 : scale;
+    double support = 2.0 * fs;
+    /* Multiply by the reciprocal as PIL does (dividing gave identical weights in every test). */
+    double inv_fs = 1.0 / fs;
+    int ksize = (int)ceil(support) * 2 + 1;
+    double *w = xmalloc((size_t)ksize * sizeof *w);
+
+    c->ksize = ksize;
+    c->start = xmalloc((size_t)n_out * sizeof *c->start);
+    c->count = xmalloc((size_t)n_out * sizeof *c->count);
+    c->k = xcalloc((size_t)n_out * (size_t)ksize, sizeof *c->k);
+    for (int o = 0; o < n_out; o++) {
+        double center = (o + 0.5) * scale;
+        int xmin = (int)(center - support + 0.5);
+        int xmax = (int)(center + support + 0.5);
+        if (xmin < 0)
+            xmin = 0;
+        if (xmax > n_in)
+            xmax = n_in;
+        int cnt = xmax - xmin;
+        if (cnt > ksize)
+            cnt = ksize; /* cannot happen; guards the fixed-size row */
+        double sum = 0.0;
+        for (int t = 0; t < cnt; t++) {
+            w[t] = image_bicubic((t + xmin - center + 0.5) * inv_fs);
+            sum += w[t];
+        }
+        int32_t *k = c->k + (size_t)o * ksize;
+        for (int t = 0; t < cnt; t++) {
+            double v = sum != 0.0 ? w[t] / sum : w[t];
+            double s = v * (double)(1 << IMAGE_PRECISION_BITS);
+            k[t] = (int32_t)(v < 0.0 ? s - 0.5 : s + 0.5);
+        }
+        c->start[o] = xmin;
+        c->count[o] = cnt;
+    }
+    free(w);
+}
+
+/* Free the weights. */
+static void
+image_coeffs_free(image_coeffs *c)
+{
+    free(c->start);
+    free(c->count);
+    free(c->k);
+}
+
+/* Round a fixed-point accumulator (which already holds the half) to a clamped byte. */
+static inline uint8_t
+image_clip8(int32_t acc)
+{
+    /* Negative values clamp to 0, so no shift of a negative number is needed. */
+    if (acc < 0)
+        return 0;
+    acc >>= IMAGE_PRECISION_BITS;
+    return acc > 255 ? 255 : (uint8_t)acc;
+}
+
+/* Horizontal pass over rows [y0, y0 + rows) of src into dst (rows x c->n_out pixels). */
+static void
+image_resize_rows(uint8_t *dst, int out_w, const uint8_t *src, int in_w, int y0, int rows,
+                  const image_coeffs *c)
+{
+    for (int y = 0; y < rows; y++) {
+        const uint8_t *in = src + (size_t)(y0 + y) * in_w * 3;
+        uint8_t *out = dst + (size_t)y * out_w * 3;
+        for (int x = 0; x < out_w; x++) {
+            const int32_t *k = c->k + (size_t)x * c->ksize;
+            const uint8_t *p = in + (size_t)c->start[x] * 3;
+            int32_t r = 1 << (IMAGE_PRECISION_BITS - 1), g = r, b = r;
+            for (int t = 0; t < c->count[x]; t++) {
+                r += p[3 * t] * k[t];
+                g += p[3 * t + 1] * k[t];
+                b += p[3 * t + 2] * k[t];
+            }
+            out[3 * x] = image_clip8(r);
+            out[3 * x + 1] = image_clip8(g);
+            out[3 * x + 2] = image_clip8(b);
+        }
+    }
+}
+
+/* Vertical pass: src rows are numbered from y0 (the first row the weights refer to). */
+static void
+image_resize_cols(uint8_t *dst, int out_h, const uint8_t *src, int w, int y0, const image_coeffs *c)
+{
+    size_t row = (size_t)w * 3;
+    int32_t *acc = xmalloc(row * sizeof *acc);
+    for (int y = 0; y < out_h; y++) {
+        const int32_t *k = c->k + (size_t)y * c->ksize;
+        for (size_t i = 0; i < row; i++)
+            acc[i] = 1 << (IMAGE_PRECISION_BITS - 1);
+        /* Integer sums are order-independent, so accumulating row by row gives PIL's result. */
+        for (int t = 0; t < c->count[y]; t++) {
+            const uint8_t *in = src + (size_t)(c->start[y] - y0 + t) * row;
+            int32_t kt = k[t];
+            for (size_t i = 0; i < row; i++)
+                acc[i] += in[i] * kt;
+        }
+        uint8_t *out = dst + (size_t)y * row;
+        for (size_t i = 0; i < row; i++)
+            out[i] = image_clip8(acc[i]);
+    }
+    free(acc);
+}
+
+void
+image_resize_bicubic(image_rgb *dst, const image_rgb *src, int width, int height)
+{
+    int need_h = width != src->width, need_v = height != src->height;
+    size_t out_bytes = (size_t)width * (size_t)height * 3;
+
+    dst->width = width;
+    dst->height = height;
+    dst->rgb = xmalloc(out_bytes);
+    if (!need_h && !need_v) {
+        memcpy(dst->rgb, src->rgb, out_bytes);
+        return;
+    }
+
+    image_coeffs ch, cv;
+    if (need_v)
+        image_coeffs_init(&cv, src->height, height);
+    if (need_h) {
+        image_coeffs_init(&ch, src->width, width);
+        /* Only the source rows the vertical pass reads need the horizontal pass. */
+        int y0 = 0, y1 = src->height;
+        if (need_v) {
+            y0 = cv.start[0];
+            y1 = cv.start[height - 1] + cv.count[height - 1];
+        }
+        if (!need_v) {
+            image_resize_rows(dst->rgb, width, src->rgb, src->width, 0, src->height, &ch);
+        } else {
+            uint8_t *tmp = xmalloc((size_t)width * (size_t)(y1 - y0) * 3);
+            image_resize_rows(tmp, width, src->rgb, src->width, y0, y1 - y0, &ch);
+            image_resize_cols(dst->rgb, height, tmp, width, y0, &cv);
+            free(tmp);
+        }
+        image_coeffs_free(&ch);
+    } else {
+        image_resize_cols(dst->rgb, height, src->rgb, width, 0, &cv);
+    }
+    if (need_v)
+        image_coeffs_free(&cv);
+}
+
+/* ---------------------------------------------------------------- normalisation and output */
+
+void
+image_normalize(const image_rgb *img, float *out)
+{
+    size_t plane = (size_t)img->width * (size_t)img->height;
+    for (size_t i = 0; i < plane; i++) {
+        for (int c = 0; c < 3; c++) {
+            /* Rescale in double then cast, normalise in float: the reference's exact roundings. */
+            float v = (float)((double)img->rgb[3 * i + c] * (1.0 / 255.0));
+            out[(size_t)c * plane + i] = (v - 0.5f) / 0.5f;
+        }
+    }
+}
+
+/* State for writing stb_image_write's output to a stdio stream with error checking. */
+typedef struct {
+    FILE *f;
+    int err; /* errno of the first failed write, 0 when none failed */
+} image_writer;
+
+/* stb_image_write callback: append the encoded bytes. */
+static void
+image_write_cb(void *ctx, void *data, int size)
+{
+    image_writer *wr = ctx;
+    if (wr->err != 0 || size <= 0)
+        return;
+    errno = 0;
+    if (fwrite(data, 1, (size_t)size, wr->f) != (size_t)size)
+        wr->err = errno != 0 ? errno : EIO;
+}
+
+int
+image_write_png(const image_rgb *img, const char *path, char **cause)
+{
+    image_writer wr = {NULL, 0};
+
+    /*
+     * stbi_write_png ignores fwrite errors (a full disk would go unnoticed), so encode through
+     * the callback variant into a stream opened and checked here.
+     */
+    wr.f = fopen(path, "wb");
+    if (wr.f == NULL)
+        return log_cause(cause, "%s: cannot write PNG: %s", path, strerror(errno));
+    int ok = stbi_write_png_to_func(image_write_cb, &wr, img->width, img->height, 3, img->rgb,
+                                    img->width * 3);
+    if (!ok || wr.err != 0) {
+        fclose(wr.f);
+        remove(path);
+        if (!ok)
+            return log_cause(cause, "%s: cannot encode PNG", path);
+        return log_cause(cause, "%s: cannot write PNG: %s", path, strerror(wr.err));
+    }
+    if (fclose(wr.f) != 0) {
+        int e = errno;
+        remove(path);
+        return log_cause(cause, "%s: cannot write PNG: %s", path, strerror(e));
+    }
+    return 0;
+}
+
+int
+image_load_pixels(float *out, image_rgb *resized, const char *path, int size, char **cause)
+{
+    image_rgb img, small;
+
+    if (resized != NULL) {
+        resized->width = resized->height = 0;
+        resized->rgb = NULL;
+    }
+    if (size <= 0 || size > IMAGE_MAX_SIDE)
+        return log_cause(cause, "%s: bad target image size %d", path, size);
+    if (image_load(&img, path, cause) != 0)
+        return -1;
+    image_resize_bicubic(&small, &img, size, size);
+    image_free(&img);
+    image_normalize(&small, out);
+    if (resized != NULL)
+        *resized = small;
+    else
+        image_free(&small);
+    return 0;
+}

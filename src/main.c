@@ -1,0 +1,280 @@
+#include "config.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "engine.h"
+#include "image.h"
+#include "log.h"
+#include "options.h"
+#include "tokenizer.h"
+#include "xmalloc.h"
+
+static volatile int main_cancel;
+
+static void
+main_on_sigint(int sig)
+{
+    (void)sig;
+    main_cancel = 1;
+}
+
+/* The model folder must exist before anything is read from it: say so plainly. */
+static int
+main_check_model_dir(const char *dir)
+{
+    struct stat sb;
+    if (dir == NULL) {
+        log_error("no model folder given: use -m DIR, the folder downloaded from the hub "
+                  "(MILVLG/imp-v1-3b)");
+        return -1;
+    }
+    if (stat(dir, &sb) != 0) {
+        log_error("%s: %s (the model folder given with -m)", dir, strerror(errno));
+        return -1;
+    }
+    if (!S_ISDIR(sb.st_mode)) {
+        log_error("%s: not a folder (-m takes the model folder downloaded from the hub)", dir);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+main_preprocess(const options *opt)
+{
+    image_rgb img, sized;
+    char *cause = NULL;
+    if (image_load(&img, opt->preprocess, &cause) != 0) {
+        log_error("%s", cause);
+        free(cause);
+        return 1;
+    }
+    /* the SigLIP input size: 384 for every Imp-v1 model */
+    image_resize_bicubic(&sized, &img, 384, 384);
+    image_free(&img);
+    int rc = image_write_png(&sized, opt->out, &cause);
+    image_free(&sized);
+    if (rc != 0) {
+        log_error("%s", cause);
+        free(cause);
+        return 1;
+    }
+    return 0;
+}
+
+static int
+main_tokenize(const options *opt)
+{
+    char *cause = NULL;
+    if (main_check_model_dir(opt->model_dir) != 0)
+        return 1;
+    tokenizer *tok = tokenizer_new(opt->model_dir, &cause);
+    if (tok == NULL) {
+        log_error("%s", cause);
+        free(cause);
+        return 1;
+    }
+    int32_t *ids = NULL;
+    size_t n = 0;
+    tokenizer_encode(tok, opt->tokenize, strlen(opt->tokenize), &ids, &n);
+    for (size_t i = 0; i < n; i++)
+        printf("%s%d", i ? " " : "", ids[i]);
+    printf("\n");
+    free(ids);
+    tokenizer_free(tok);
+    return 0;
+}
+
+/* Read all of stdin for "-p -". */
+static char *
+main_read_stdin(void)
+{
+    size_t cap = 4096, len = 0, got;
+    char *buf = xmalloc(cap);
+    while ((got = fread(buf + len, 1, cap - len - 1, stdin)) > 0) {
+        len += got;
+        if (cap - len - 1 == 0) {
+            cap *= 2;
+            buf = xrealloc(buf, cap);
+        }
+    }
+    buf[len] = '\0';
+    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+        buf[--len] = '\0';
+    return buf;
+}
+
+static engine *
+main_engine_new(const options *opt)
+{
+    engine_options eo = {
+        .model_dir = opt->model_dir, .backend = opt->backend, .threads = opt->threads,
+        .context = opt->context, .system = opt->system,
+    };
+    char *note = NULL, *cause = NULL;
+    if (main_check_model_dir(opt->model_dir) != 0)
+        return NULL;
+    engine *e = engine_new(&eo, &note, &cause);
+    if (note != NULL) {
+        log_error("%s", note);
+        free(note);
+    }
+    if (e == NULL) {
+        log_error("%s", cause);
+        free(cause);
+        return NULL;
+    }
+    engine_set_sampling(e, &opt->sampling);
+    return e;
+}
+
+static int
+main_write_logits(const engine *e, const char *path)
+{
+    FILE *f = fopen(path, "wb");
+    size_t n = (size_t)engine_config(e)->vocab;
+    if (f == NULL) {
+        log_error("%s: %s (--dump-logits)", path, strerror(errno));
+        return -1;
+    }
+    /* little-endian float32 on every supported host */
+    size_t wrote = fwrite(engine_prompt_logits_borrow(e), sizeof(float), n, f);
+    if (fclose(f) != 0 || wrote != n) {
+        log_error("%s: write failed (--dump-logits)", path);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+main_oneshot(const options *opt)
+{
+    engine *e = main_engine_new(opt);
+    if (e == NULL)
+        return 1;
+    commands_state st;
+    char *cause = NULL;
+    char *prompt = strcmp(opt->prompt, "-") == 0 ? main_read_stdin() : xstrdup(opt->prompt);
+    int rc = 0;
+    commands_init(&st, e, opt->max_tokens, stdout);
+    st.print_ids = opt->print_ids;
+    st.stats = opt->stats;
+    st.cancel = &main_cancel;
+    for (int i = 0; i < opt->nimages && rc == 0; i++) {
+        char *line = xasprintf("/image %s", opt->images[i]);
+        if (commands_run_line(&st, line, &cause) != 0)
+            rc = 1;
+        free(line);
+    }
+    if (rc == 0 && commands_send(&st, prompt, &cause) != 0)
+        rc = 1;
+    if (rc != 0) {
+        log_error("%s", cause);
+        free(cause);
+    } else if (opt->dump_logits != NULL && main_write_logits(e, opt->dump_logits) != 0) {
+        rc = 1;
+    }
+    free(prompt);
+    commands_free(&st);
+    engine_free(e);
+    return rc;
+}
+
+/* Run lines from in as typed in a chat; errors are reported and the session goes on. */
+static int
+main_session(const options *opt, FILE *in, const char *name, int interactive)
+{
+    engine *e = main_engine_new(opt);
+    if (e == NULL)
+        return 1;
+    commands_state st;
+    commands_init(&st, e, opt->max_tokens, stdout);
+    st.print_ids = opt->print_ids;
+    st.stats = opt->stats;
+    st.cancel = &main_cancel;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    long lineno = 0;
+    int failed = 0;
+    if (interactive)
+        fprintf(stderr, "imp-chat: model %s on %s; type a message, /image PATH to attach, "
+                        "/quit to leave\n", opt->model_dir, engine_backend_name(e));
+    for (;;) {
+        if (interactive) {
+            fputs("> ", stdout);
+            fflush(stdout);
+        }
+        if ((len = getline(&line, &cap, in)) < 0)
+            break;
+        lineno++;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = '\0';
+        if (len == 0)
+            continue;
+        char *cause = NULL;
+        main_cancel = 0;
+        if (commands_run_line(&st, line, &cause) != 0) {
+            if (interactive)
+                log_error("%s", cause);
+            else
+                log_error("%s:%ld: %s", name, lineno, cause);
+            free(cause);
+            failed = 1;
+        }
+        if (st.quit)
+            break;
+    }
+    free(line);
+    commands_free(&st);
+    engine_free(e);
+    return failed && !interactive ? 1 : 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    options opt;
+    int rc;
+    if (options_parse(&opt, argc, argv) != 0) {
+        options_free(&opt);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGINT, main_on_sigint);
+    if (opt.help) {
+        options_usage(stdout);
+        rc = 0;
+    } else if (opt.version) {
+        printf("imp-chat %s\n", PACKAGE_VERSION);
+        rc = 0;
+    } else if (opt.preprocess != NULL) {
+        rc = main_preprocess(&opt);
+    } else if (opt.tokenize != NULL) {
+        rc = main_tokenize(&opt);
+    } else if (opt.prompt != NULL) {
+        rc = main_oneshot(&opt);
+    } else if (opt.script != NULL) {
+        FILE *in = strcmp(opt.script, "-") == 0 ? stdin : fopen(opt.script, "r");
+        if (in == NULL) {
+            log_error("%s: %s (--script)", opt.script, strerror(errno));
+            rc = 1;
+        } else {
+            rc = main_session(&opt, in, opt.script, 0);
+            if (in != stdin)
+                fclose(in);
+        }
+    } else {
+        /* line-based chat on the terminal until the full-screen interface is built */
+        rc = main_session(&opt, stdin, "stdin", isatty(STDIN_FILENO));
+    }
+    options_free(&opt);
+    return rc;
+}

@@ -1,0 +1,152 @@
+#include "config.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "threadpool.h"
+#include "xmalloc.h"
+
+struct threadpool {
+    int nthreads;
+    pthread_t *threads;
+    pthread_mutex_t lock;
+    pthread_cond_t start;
+    pthread_cond_t done;
+    unsigned long generation; /* bumped for every job so workers see each job once */
+    int pending;              /* workers still running the current job */
+    int stopping;
+    /* the current job */
+    threadpool_fn fn;
+    void *ctx;
+    size_t n;
+    size_t chunk;
+};
+
+typedef struct {
+    threadpool *pool;
+    int index;
+} threadpool_worker_arg;
+
+static void
+threadpool_do_share(threadpool *pool, int index)
+{
+    size_t begin = (size_t)index * pool->chunk;
+    if (begin >= pool->n)
+        return;
+    size_t end = begin + pool->chunk;
+    if (end > pool->n)
+        end = pool->n;
+    pool->fn(pool->ctx, begin, end, index);
+}
+
+static void *
+threadpool_worker(void *arg)
+{
+    threadpool_worker_arg *wa = arg;
+    threadpool *pool = wa->pool;
+    int index = wa->index;
+    unsigned long seen = 0;
+    free(wa);
+    for (;;) {
+        pthread_mutex_lock(&pool->lock);
+        while (!pool->stopping && pool->generation == seen)
+            pthread_cond_wait(&pool->start, &pool->lock);
+        if (pool->stopping) {
+            pthread_mutex_unlock(&pool->lock);
+            return NULL;
+        }
+        seen = pool->generation;
+        pthread_mutex_unlock(&pool->lock);
+
+        threadpool_do_share(pool, index);
+
+        pthread_mutex_lock(&pool->lock);
+        if (--pool->pending == 0)
+            pthread_cond_signal(&pool->done);
+        pthread_mutex_unlock(&pool->lock);
+    }
+}
+
+int
+threadpool_cores(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+threadpool *
+threadpool_new(int nthreads)
+{
+    threadpool *pool = xcalloc(1, sizeof *pool);
+    if (nthreads <= 0)
+        nthreads = threadpool_cores();
+    pool->nthreads = nthreads;
+    pthread_mutex_init(&pool->lock, NULL);
+    pthread_cond_init(&pool->start, NULL);
+    pthread_cond_init(&pool->done, NULL);
+    pool->threads = xcalloc((size_t)nthreads, sizeof *pool->threads);
+    for (int i = 1; i < nthreads; i++) {
+        threadpool_worker_arg *wa = xmalloc(sizeof *wa);
+        wa->pool = pool;
+        wa->index = i;
+        pthread_create(&pool->threads[i], NULL, threadpool_worker, wa);
+    }
+    return pool;
+}
+
+void
+threadpool_free(threadpool *pool)
+{
+    if (pool == NULL)
+        return;
+    pthread_mutex_lock(&pool->lock);
+    pool->stopping = 1;
+    pthread_cond_broadcast(&pool->start);
+    pthread_mutex_unlock(&pool->lock);
+    for (int i = 1; i < pool->nthreads; i++)
+        pthread_join(pool->threads[i], NULL);
+    pthread_mutex_destroy(&pool->lock);
+    pthread_cond_destroy(&pool->start);
+    pthread_cond_destroy(&pool->done);
+    free(pool->threads);
+    free(pool);
+}
+
+int
+threadpool_size(const threadpool *pool)
+{
+    return pool->nthreads;
+}
+
+void
+threadpool_run(threadpool *pool, size_t n, size_t min_chunk, threadpool_fn fn, void *ctx)
+{
+    if (n == 0)
+        return;
+    if (min_chunk == 0)
+        min_chunk = 1;
+    size_t chunk = (n + (size_t)pool->nthreads - 1) / (size_t)pool->nthreads;
+    if (chunk < min_chunk)
+        chunk = min_chunk;
+    if (pool->nthreads == 1 || chunk >= n) {
+        fn(ctx, 0, n, 0);
+        return;
+    }
+    pthread_mutex_lock(&pool->lock);
+    pool->fn = fn;
+    pool->ctx = ctx;
+    pool->n = n;
+    pool->chunk = chunk;
+    pool->pending = pool->nthreads - 1;
+    pool->generation++;
+    pthread_cond_broadcast(&pool->start);
+    pthread_mutex_unlock(&pool->lock);
+
+    threadpool_do_share(pool, 0);
+
+    pthread_mutex_lock(&pool->lock);
+    while (pool->pending > 0)
+        pthread_cond_wait(&pool->done, &pool->lock);
+    pthread_mutex_unlock(&pool->lock);
+}

@@ -1,0 +1,58 @@
+/* Memory-mapped safetensors files (one file or shards with an index), validated before use. */
+#ifndef IMP_WEIGHTS_H
+#define IMP_WEIGHTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    WEIGHTS_F16,
+    WEIGHTS_BF16,
+    WEIGHTS_F32,
+} weights_dtype;
+
+#define WEIGHTS_MAX_DIMS 4
+
+/* A borrowed view of one tensor inside a mapped file (or a row range of one). */
+typedef struct {
+    const char *name;   /* tensor name as in the file */
+    const char *file;   /* file name (without directory) holding it */
+    weights_dtype dtype;
+    int ndim;
+    int64_t shape[WEIGHTS_MAX_DIMS]; /* outer to inner */
+    int64_t nelem;
+    const void *data;   /* row-major, in the mapping; read-only */
+} weights_tensor;
+
+typedef struct weights weights;
+
+/*
+ * Open the safetensors weights of a model folder: model.safetensors.index.json with its shards,
+ * else model.safetensors. Every file is mapped read-only and its header fully validated
+ * (header length, JSON, dtypes, offsets in range and consistent with dtype x shape, no overlaps).
+ * Returns NULL with *cause naming the file, the tensor and what was expected.
+ */
+weights *weights_open(const char *dir, char **cause);
+/* Unmap all files and free. */
+void weights_free(weights *w);
+/* Find a tensor by name; NULL when absent. */
+const weights_tensor *weights_find(const weights *w, const char *name);
+/* Number of tensors over all files. */
+size_t weights_count(const weights *w);
+/* The i-th tensor (order of files, then of header). */
+const weights_tensor *weights_at(const weights *w, size_t i);
+/* Size in bytes of one element of dtype. */
+size_t weights_dtype_size(weights_dtype dtype);
+/* Name of dtype as in safetensors headers ("F16", ...). */
+const char *weights_dtype_name(weights_dtype dtype);
+/* Total bytes of tensor data over all files. */
+size_t weights_total_bytes(const weights *w);
+/* Bytes of data a tensor (or a row view of one) holds: nelem x dtype size. */
+size_t weights_tensor_bytes(const weights_tensor *t);
+
+/* Room for any shape formatted by weights_format_shape. */
+#define WEIGHTS_SHAPE_STRLEN 128
+/* Format a shape as "[a, b, ...]" into buf (cap >= WEIGHTS_SHAPE_STRLEN); returns buf. */
+const char *weights_format_shape(char *buf, size_t cap, int ndim, const int64_t *shape);
+
+#endif

@@ -1,0 +1,106 @@
+#!/bin/sh
+# Every bad input gets one clear line on stderr naming what and where, exit status 1 in one-shot
+# mode, no crash and nothing on stdout; in --script mode a bad /image is reported and the session
+# goes on.
+. "$(dirname "$0")/lib.sh"
+
+# expect_error DESCRIPTION PATTERN ARGS...: one-shot fails cleanly with PATTERN on stderr.
+expect_error() {
+    desc=$1 pattern=$2
+    shift 2
+    run "$@"
+    [ "$rc" -eq 1 ]; ok $? "$desc: exit status 1 (got $rc)"
+    no_crash; ok $? "$desc: no crash"
+    [ ! -s "$WORK/out" ]; ok $? "$desc: nothing on stdout"
+    [ "$(errors_only | wc -l)" -eq 1 ] && errors_only | grep -q -- "$pattern"
+    ok $? "$desc: one line on stderr matching '$pattern'"
+}
+
+expect_error "no model folder" "$WORK/nowhere: No such file or directory" -m "$WORK/nowhere" -p hi
+: >"$WORK/plainfile"
+expect_error "model path is a file" "not a folder" -m "$WORK/plainfile" -p hi
+run -p hi
+[ "$rc" -eq 1 ] && grep -q "no model folder given" "$WORK/err"; ok $? "no -m at all"
+
+# broken model folders, made from the fixture by tool_badmodel
+bad() {
+    kind=$1 pattern=$2
+    "$TOOLDIR/tool_badmodel" "$kind" "$MODEL" "$WORK/$kind" || { ok 1 "tool_badmodel $kind"; return; }
+    expect_error "model: $kind" "$pattern" -m "$WORK/$kind" -p hi -n 1
+    rm -rf "$WORK/$kind"
+}
+bad missing-shard "model-00002-of-00002.safetensors: No such file or directory"
+bad truncated-shard "model-0000[12]-of-00002.safetensors"
+bad absurd-header "header"
+bad bad-json-header "model-0000[12]-of-00002.safetensors.*JSON"
+bad offset-out-of-range "tensor .*"
+bad offset-mismatch "tensor .*"
+bad overlap "overlap"
+bad unknown-dtype "unknown dtype"
+bad wrong-shape "has shape .* but .* was expected"
+bad missing-tensor "is missing (expected shape"
+bad no-config "config.json: No such file or directory"
+bad config-missing-key "config.json: missing key"
+bad bad-config-json "config.json"
+bad no-vocab "vocab.json"
+bad bad-vocab "vocab.json"
+bad no-merges "merges.txt"
+bad bad-merges "merges.txt"
+
+# valid variants load and give the same greedy ids
+for kind in single-file bf16 f32; do
+    "$TOOLDIR/tool_badmodel" "$kind" "$MODEL" "$WORK/$kind"
+    run -m "$WORK/$kind" -p "What is the capital of France?" -n 12 --print-ids
+    if [ "$kind" = bf16 ]; then
+        # bf16 rounding changes the weights: it must load and run, not match fp16 ids
+        [ "$rc" -eq 0 ] && [ -s "$WORK/out" ]; ok $? "model: $kind loads and runs"
+    else
+        [ "$rc" -eq 0 ] && [ "$(cat "$WORK/out")" = "$(expected_ids text 0)" ]; ok $? "model: $kind gives the same ids"
+    fi
+    rm -rf "$WORK/$kind"
+done
+
+# bad images
+mkdir -p "$WORK/adir"
+: >"$WORK/empty.png"
+# a PNG header claiming 20000 x 10 pixels
+printf '\211PNG\r\n\032\n\000\000\000\015IHDR\000\000\116\040\000\000\000\012\010\002\000\000\000\000\000\000\000' >"$WORK/huge.png"
+expect_error "image missing" "$WORK/missing.png.*No such file" -m "$MODEL" -i "$WORK/missing.png" -p hi
+expect_error "image is a directory" "$WORK/adir" -m "$MODEL" -i "$WORK/adir" -p hi
+expect_error "image not an image" "not-an-image.png" -m "$MODEL" -i "$IMAGES/not-an-image.png" -p hi
+expect_error "image truncated" "truncated.jpg.*truncated" -m "$MODEL" -i "$IMAGES/truncated.jpg" -p hi
+expect_error "image empty" "empty.png.*empty" -m "$MODEL" -i "$WORK/empty.png" -p hi
+expect_error "image too large" "huge.png.*20000" -m "$MODEL" -i "$WORK/huge.png" -p hi
+if [ "$(id -u)" -ne 0 ]; then
+    cp "$IMAGES/chelsea.png" "$WORK/locked.png" && chmod 000 "$WORK/locked.png"
+    expect_error "image unreadable" "locked.png.*Permission denied" -m "$MODEL" -i "$WORK/locked.png" -p hi
+else
+    echo "image unreadable: skipped (root reads every file)"
+fi
+
+# a prompt longer than the context
+yes "hello" | head -n 3200 | tr '\n' ' ' >"$WORK/long.txt"
+"$IMP_CHAT" -m "$MODEL" -p - -n 1 <"$WORK/long.txt" >"$WORK/out" 2>"$WORK/err"; rc=$?
+[ "$rc" -eq 1 ] && [ ! -s "$WORK/out" ] && errors_only | grep -q "positions but the context holds 3072"
+ok $? "a prompt longer than the context is refused"
+run -m "$MODEL" --context 700 -i "$IMAGES/chelsea.png" -p "What is this?"
+[ "$rc" -eq 1 ] && errors_only | grep -q "729 for images"; ok $? "an image that does not fit the context is refused"
+
+# --script: a bad /image is reported with file and line; the session goes on
+cat >"$WORK/s.txt" <<EOS
+/image $WORK/missing.png
+/image $IMAGES/truncated.jpg
+What is the capital of France?
+EOS
+run -m "$MODEL" --script "$WORK/s.txt" -n 12 --print-ids
+grep -q "s.txt:1: $WORK/missing.png" "$WORK/err"; ok $? "script: missing image reported with its line"
+grep -q "s.txt:2: .*truncated.jpg" "$WORK/err"; ok $? "script: truncated image reported with its line"
+[ "$(cat "$WORK/out")" = "$(expected_ids text 0)" ]; ok $? "script: the session went on without the bad images"
+no_crash; ok $? "script: no crash"
+
+# hostile bytes in the prompt never crash anything
+printf 'caf\303\251 \377\376 \033[2J \000 end' >"$WORK/hostile.txt"
+"$IMP_CHAT" -m "$MODEL" -p - -n 4 --print-ids <"$WORK/hostile.txt" >"$WORK/out" 2>"$WORK/err"; rc=$?
+[ "$rc" -eq 0 ] && no_crash; ok $? "invalid UTF-8 and escapes in a prompt"
+
+finish

@@ -1,0 +1,281 @@
+/*
+ * The whole model on the CPU backend against the fixtures' float64 reference: vision and projector
+ * outputs and every logits file within relative error 1e-4, every greedy id identical, and the
+ * multi-turn case reusing the cache (turn 2 runs only its new positions).
+ * The model folder is $MODEL_DIR when set (the old-layout test points it at a converted copy).
+ */
+#include "config.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "testutil.h"
+#include "xmalloc.h"
+
+#define TOL_FEATURES 1e-4
+#define TOL_LOGITS 1e-4
+
+static const char *model_dir;
+
+static float *
+read_floats(const char *name, size_t n)
+{
+    char rel[256];
+    size_t len;
+    snprintf(rel, sizeof rel, "expected/%s", name);
+    char *data = testutil_read_file(testutil_fixture_path(rel), &len);
+    if (data == NULL || len != n * sizeof(float)) {
+        CHECK(0, "%s: missing or not %zu floats", rel, n);
+        free(data);
+        return NULL;
+    }
+    return (float *)data;
+}
+
+static engine *
+open_engine(int context)
+{
+    engine_options eo = {.model_dir = model_dir, .backend = BACKEND_CPU, .threads = 0,
+                         .context = context};
+    char *cause = NULL, *note = NULL;
+    engine *e = engine_new(&eo, &note, &cause);
+    if (e == NULL) {
+        fprintf(stderr, "cannot load %s: %s\n", model_dir, cause);
+        exit(99);
+    }
+    free(note);
+    return e;
+}
+
+static void
+check_images(json_t *expected)
+{
+    engine *e = open_engine(0);
+    const imp_config *c = engine_config(e);
+    json_t *images = json_object_get(expected, "images");
+    const char *name;
+    json_t *v;
+    json_object_foreach(images, name, v)
+    {
+        char path[256], base[128], bin[160];
+        snprintf(path, sizeof path, "images/%s", name);
+        snprintf(base, sizeof base, "%.*s", (int)(strcspn(name, ".")), name);
+        char *cause = NULL;
+        int slot = engine_image_add(e, testutil_fixture_path(path), &cause);
+        if (!CHECK(slot >= 0, "%s: %s", name, cause))
+            continue;
+        size_t nv = (size_t)c->vis_patches * c->vis_hidden, np = (size_t)c->vis_patches * c->hidden;
+        float *vis = xmalloc(nv * sizeof(float)), *proj = xmalloc(np * sizeof(float));
+        engine_image_features(e, slot, vis, proj);
+        snprintf(bin, sizeof bin, "%s.vision.bin", base);
+        float *want = read_floats(bin, nv);
+        char what[200];
+        snprintf(what, sizeof what, "%s vision features", name);
+        if (want != NULL)
+            testutil_close(what, vis, want, nv, TOL_FEATURES);
+        free(want);
+        snprintf(bin, sizeof bin, "%s.proj.bin", base);
+        want = read_floats(bin, np);
+        snprintf(what, sizeof what, "%s projector output", name);
+        if (want != NULL)
+            testutil_close(what, proj, want, np, TOL_FEATURES);
+        free(want);
+        free(vis);
+        free(proj);
+        /* the same content again is the same slot: encoded once per session */
+        CHECK(engine_image_add(e, testutil_fixture_path(path), &cause) == slot,
+              "%s: a second add reuses the slot", name);
+    }
+    engine_free(e);
+}
+
+typedef struct {
+    int32_t ids[4096];
+    int n;
+    int stop_after; /* ask to stop after this many ids (0: never) */
+} collected;
+
+static int
+collect(void *ctx, int32_t id, const char *text, size_t len)
+{
+    collected *c = ctx;
+    if (id >= 0 && c->n < 4096)
+        c->ids[c->n++] = id;
+    return c->stop_after > 0 && c->n >= c->stop_after;
+}
+
+static int
+count_id(json_t *ids, int id)
+{
+    int n = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(ids, i, v) n += json_integer_value(v) == id;
+    return n;
+}
+
+static void
+check_cases(json_t *expected, json_t *cases)
+{
+    json_t *exp_cases = json_object_get(expected, "cases");
+    size_t ci;
+    json_t *ec;
+    json_array_foreach(exp_cases, ci, ec)
+    {
+        const char *name = json_string_value(json_object_get(ec, "name"));
+        json_t *in_turns = json_object_get(json_array_get(json_object_get(cases, "cases"), ci), "turns");
+        json_t *turns = json_object_get(ec, "turns");
+        engine *e = open_engine(0);
+        const imp_config *cfg = engine_config(e);
+        int pending = 0;
+        size_t ti;
+        json_t *et;
+        json_array_foreach(turns, ti, et)
+        {
+            json_t *it = json_array_get(in_turns, ti);
+            const char *user = json_string_value(json_object_get(it, "user"));
+            int max_new = (int)json_integer_value(json_object_get(it, "max_new"));
+            json_t *imgs = json_object_get(it, "images");
+            int slots[8], nslots = 0;
+            size_t ii;
+            json_t *iv;
+            json_array_foreach(imgs, ii, iv)
+            {
+                char path[256];
+                char *cause = NULL;
+                snprintf(path, sizeof path, "images/%s", json_string_value(iv));
+                slots[nslots++] = engine_image_add(e, testutil_fixture_path(path), &cause);
+            }
+            collected got = {.n = 0};
+            engine_stats st;
+            char *cause = NULL;
+            int used_before = engine_positions_used(e) - pending;
+            long run_before = engine_positions_run(e);
+            int rc = engine_send(e, user, slots, nslots, max_new, collect, &got, NULL, &st, &cause);
+            if (!CHECK(rc == 0, "%s turn %zu: %s", name, ti, cause))
+                continue;
+
+            json_t *want_ids = json_object_get(et, "generated_ids");
+            int same = got.n == (int)json_array_size(want_ids);
+            for (int k = 0; same && k < got.n; k++)
+                same = got.ids[k] == json_integer_value(json_array_get(want_ids, (size_t)k));
+            if (!CHECK(same, "%s turn %zu: greedy ids differ from expected", name, ti)) {
+                for (int k = 0; k < got.n; k++) {
+                    int w = k < (int)json_array_size(want_ids)
+                                ? (int)json_integer_value(json_array_get(want_ids, (size_t)k))
+                                : -1;
+                    if (got.ids[k] != w) {
+                        fprintf(stderr, "  first difference at %d: got %d want %d\n", k, got.ids[k], w);
+                        break;
+                    }
+                }
+            }
+
+            /* positions: the prompt's ids with each marker replaced by the image's rows */
+            json_t *prompt_ids = json_object_get(et, "prompt_ids");
+            int markers = count_id(prompt_ids, cfg->image_token);
+            int prompt_positions = (int)json_array_size(prompt_ids) - markers + markers * cfg->vis_patches;
+            CHECK(st.reused == used_before, "%s turn %zu: reused %d positions, expected %d", name,
+                  ti, st.reused, used_before);
+            CHECK(st.new_positions == pending + prompt_positions,
+                  "%s turn %zu: ran %d new positions, expected %d (%d pending + %d prompt)", name,
+                  ti, st.new_positions, pending + prompt_positions, pending, prompt_positions);
+            /* prefill ran exactly the new positions; every generated id but the last was run */
+            long run = engine_positions_run(e) - run_before;
+            long want_run = pending + prompt_positions + (got.n > 0 ? got.n - 1 : 0);
+            CHECK(run == want_run, "%s turn %zu: %ld positions went through the model, expected %ld",
+                  name, ti, run, want_run);
+
+            const char *lf = json_string_value(json_object_get(et, "logits_file"));
+            float *want = read_floats(lf, (size_t)cfg->vocab);
+            if (want != NULL) {
+                char what[128];
+                snprintf(what, sizeof what, "%s turn %zu logits (%s)", name, ti, lf);
+                testutil_close(what, engine_prompt_logits_borrow(e), want, (size_t)cfg->vocab,
+                               TOL_LOGITS);
+            }
+            free(want);
+            pending = 1 + (got.n == 0 || got.ids[got.n - 1] != cfg->eos_id);
+            if (got.n == 0)
+                pending = 1;
+        }
+        engine_free(e);
+    }
+}
+
+static void
+check_sampling_and_limits(void)
+{
+    engine *e = open_engine(0);
+    sampler_params p;
+    sampler_params_init(&p);
+    p.temp = 0.9f;
+    p.top_k = 40;
+    p.top_p = 0.95f;
+    p.repeat_penalty = 1.1f;
+    p.seed = 7;
+    p.seed_set = 1;
+    collected a = {.n = 0}, b = {.n = 0};
+    char *cause = NULL;
+    engine_set_sampling(e, &p);
+    CHECK(engine_send(e, "Tell me a story.", NULL, 0, 10, collect, &a, NULL, NULL, &cause) == 0,
+          "sampled turn: %s", cause);
+    engine_clear(e);
+    engine_set_sampling(e, &p); /* the same seed again restarts the stream */
+    CHECK(engine_send(e, "Tell me a story.", NULL, 0, 10, collect, &b, NULL, NULL, &cause) == 0,
+          "sampled turn again: %s", cause);
+    int same = a.n == b.n;
+    for (int i = 0; same && i < a.n; i++)
+        same = a.ids[i] == b.ids[i];
+    CHECK(same && a.n > 0, "the same seed gives the same ids (%d and %d ids)", a.n, b.n);
+
+    /* a stop asked by the caller: the cache holds exactly what was reported */
+    engine_clear(e);
+    sampler_params_init(&p);
+    engine_set_sampling(e, &p);
+    collected c = {.n = 0, .stop_after = 3};
+    engine_stats st;
+    CHECK(engine_send(e, "Hello", NULL, 0, 50, collect, &c, NULL, &st, &cause) == 0, "stopped turn");
+    CHECK(st.stop == ENGINE_STOP_CANCEL && c.n == 3, "stopping after 3 ids: stop %d, %d ids",
+          (int)st.stop, c.n);
+    CHECK(engine_positions_used(e) == st.new_positions + 3 + 1,
+          "after a stop the conversation holds prompt + 3 ids + </s> (%d positions)",
+          engine_positions_used(e));
+    engine_free(e);
+
+    /* a full context is refused before anything runs */
+    e = open_engine(700);
+    int slot = engine_image_add(e, testutil_fixture_path("images/grid384.png"), &cause);
+    CHECK(slot >= 0, "grid384.png loads");
+    int rc = engine_send(e, "What is this?", &slot, 1, 5, NULL, NULL, NULL, NULL, &cause);
+    CHECK(rc != 0 && cause != NULL && strstr(cause, "positions") != NULL,
+          "an image in a 700-position context is refused: %s", rc ? cause : "(accepted)");
+    CHECK(engine_positions_used(e) == 0, "nothing ran after the refusal");
+    free(cause);
+    engine_free(e);
+}
+
+int
+main(void)
+{
+    json_error_t err;
+    model_dir = getenv("MODEL_DIR");
+    if (model_dir == NULL || *model_dir == '\0')
+        model_dir = xstrdup(testutil_fixture_path("imp-tiny"));
+    json_t *expected = json_load_file(testutil_fixture_path("expected/expected.json"), 0, &err);
+    json_t *cases = json_load_file(testutil_fixture_path("cases.json"), 0, &err);
+    if (expected == NULL || cases == NULL) {
+        fprintf(stderr, "cannot read the fixtures: %s\n", err.text);
+        return 99;
+    }
+    printf("model: %s\n", model_dir);
+    check_images(expected);
+    check_cases(expected, cases);
+    check_sampling_and_limits();
+    json_decref(expected);
+    json_decref(cases);
+    return testutil_finish("test_model");
+}

@@ -1,0 +1,37 @@
+/* Small helpers shared by the C test programs. */
+#ifndef IMP_TESTUTIL_H
+#define IMP_TESTUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Exit status automake reads as "skipped". */
+#define TEST_SKIP 77
+
+/* Count one check; on failure print "FAIL: file:line: message" and remember it. */
+#define CHECK(cond, ...) testutil_check((cond) != 0, __FILE__, __LINE__, __VA_ARGS__)
+
+/* Record a check result; prints the formatted message on failure. Returns cond. */
+int testutil_check(int cond, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Print the summary and return the exit status for main (0 when every check passed). */
+int testutil_finish(const char *name);
+/* The fixtures folder: $FIXTURES, else tests/fixtures relative to the working directory. */
+const char *testutil_fixtures(void);
+/* Path under the fixtures folder (static buffer, valid until the next call). */
+const char *testutil_fixture_path(const char *rel);
+/* A fresh empty scratch folder for this test (under $TMPROOT or /tmp). Static string. */
+const char *testutil_tmpdir(const char *name);
+/* Read a whole file into a new buffer (NUL-terminated); NULL when unreadable. */
+char *testutil_read_file(const char *path, size_t *len);
+/* Write a whole buffer to a file; 0 or -1. */
+int testutil_write_file(const char *path, const void *data, size_t len);
+/*
+ * Compare got with want (n floats) by relative error max|got-want| / max|want|; NaN/Inf in got
+ * always fail. On failure prints the error and the first differing values. Returns 1 when within tol.
+ */
+int testutil_close(const char *what, const float *got, const float *want, size_t n, double tol);
+/* The relative error max|got-want| / max|want| (infinity when got holds NaN/Inf). */
+double testutil_rel_error(const float *got, const float *want, size_t n);
+
+#endif
