@@ -575,8 +575,15 @@ cpu_patch_embed(backend *be, float *y, const float *pixels, int image, int patch
         }
     cpu_linear(be, y, patches, npatch, w, b);
     free(patches);
-    const float *p = cpu_weight_f32(pos);
-    cpu_add(be, y, p, (size_t)npatch * dim);
+    size_t npos = (size_t)npatch * dim;
+    if (pos->dtype == WEIGHTS_F16) {
+        float *p = xmalloc(npos * sizeof(float));
+        cpu_f16_to_f32(p, pos->data, npos);
+        cpu_add(be, y, p, npos);
+        free(p);
+    } else {
+        cpu_add(be, y, pos->data, npos);
+    }
 }
 
 /* ------------------------------------------------------------------ attention */

@@ -18,7 +18,7 @@
 
 #include "backend.h"
 #include "checkpoint.h"
-#include "config.h"
+#include "model_config.h"
 #include "log.h"
 #include "phi2.h"
 #include "projector.h"

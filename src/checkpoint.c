@@ -13,6 +13,8 @@
 #define CHECKPOINT_NEW_EMBED "model.embed_tokens.weight"
 #define CHECKPOINT_OLD_EMBED "transformer.embd.wte.weight"
 #define CHECKPOINT_NAME_MAX 256
+/* The SigLIP tower's names, after "model" (current layout) or "transformer" (old layout). */
+#define CHECKPOINT_VISION ".vision_tower.vision_tower.vision_model."
 
 /* What resolving needs at hand: the weights and where to report. */
 typedef struct {
@@ -105,18 +107,17 @@ checkpoint_vision(checkpoint *ck, const checkpoint_ctx *c, const imp_config *cfg
     char p[CHECKPOINT_NAME_MAX];
     int64_t vh = cfg->vis_hidden, vi = cfg->vis_inner;
     if (checkpoint_get(c, &ck->patch_w, 4, (int64_t[]){ vh, 3, cfg->vis_patch, cfg->vis_patch },
-                       "%s.vision_tower.vision_tower.vision_model.embeddings.patch_embedding.weight", base) != 0
+                       "%s" CHECKPOINT_VISION "embeddings.patch_embedding.weight", base) != 0
         || checkpoint_get(c, &ck->patch_b, 1, (int64_t[]){ vh },
-                          "%s.vision_tower.vision_tower.vision_model.embeddings.patch_embedding.bias", base) != 0
+                          "%s" CHECKPOINT_VISION "embeddings.patch_embedding.bias", base) != 0
         || checkpoint_get(c, &ck->pos_emb, 2, (int64_t[]){ cfg->vis_patches, vh },
-                          "%s.vision_tower.vision_tower.vision_model.embeddings.position_embedding.weight",
-                          base) != 0)
+                          "%s" CHECKPOINT_VISION "embeddings.position_embedding.weight", base) != 0)
         return -1;
     /* Only the layers the select layer uses; stored layers past them are ignored. */
     ck->vision = xcalloc((size_t)cfg->vis_layers, sizeof *ck->vision);
     for (int j = 0; j < cfg->vis_layers; j++) {
         checkpoint_vision_layer *l = &ck->vision[j];
-        snprintf(p, sizeof p, "%s.vision_tower.vision_tower.vision_model.encoder.layers.%d", base, j);
+        snprintf(p, sizeof p, "%s" CHECKPOINT_VISION "encoder.layers.%d", base, j);
         if (checkpoint_norm_get(c, &l->ln1, vh, p, ".layer_norm1") != 0
             || checkpoint_linear_get(c, &l->q, vh, vh, p, ".self_attn.q_proj") != 0
             || checkpoint_linear_get(c, &l->k, vh, vh, p, ".self_attn.k_proj") != 0

@@ -2,7 +2,7 @@
 #ifndef IMP_CHECKPOINT_H
 #define IMP_CHECKPOINT_H
 
-#include "config.h"
+#include "model_config.h"
 #include "weights.h"
 
 /* A Linear layer: weight (out, in), bias (out). */

@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "log.h"
+#include "model_config.h"
 #include "xmalloc.h"
 
 /* Where a key lives, for messages: the file and, for nested keys, the parent object's name. */
@@ -67,7 +68,8 @@ config_int(const config_where *at, json_t *obj, const char *key, int *out, int *
     char *k = config_key_name(at, key);
     int rc = 0;
     if (!json_is_integer(v))
-        rc = log_cause(at->cause, "%s: key \"%s\" must be an integer, not %s", at->path, k, config_type_name(v));
+        rc = log_cause(at->cause, "%s: key \"%s\" must be an integer, not %s", at->path, k,
+                       config_type_name(v));
     else if (json_integer_value(v) < INT_MIN || json_integer_value(v) > INT_MAX)
         rc = log_cause(at->cause, "%s: key \"%s\" = %lld is out of range", at->path, k,
                        (long long)json_integer_value(v));

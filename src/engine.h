@@ -11,7 +11,7 @@
 
 #include "backend.h"
 #include "checkpoint.h"
-#include "config.h"
+#include "model_config.h"
 #include "sampler.h"
 #include "tokenizer.h"
 

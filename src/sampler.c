@@ -46,7 +46,7 @@ sampler_uniform(sampler *s)
 void
 sampler_set_params(sampler *s, const sampler_params *p)
 {
-    int reseed = !s->p.seed_set || p->seed != s->p.seed || !p->seed_set;
+    int reseed = p->seed_set || !s->p.seed_set; /* an explicit seed always restarts */
     s->p = *p;
     if (!s->p.seed_set) {
         struct timespec ts;

@@ -168,14 +168,14 @@ weights_parse_entry(weights_tensor *t, weights_span *span, const json_t *e, cons
     if (!json_is_array(off) || json_array_size(off) != 2
         || weights_json_u64(json_array_get(off, 0), &begin) != 0
         || weights_json_u64(json_array_get(off, 1), &end) != 0)
-        return log_cause(cause, "%s: tensor %s: \"data_offsets\" must be [begin, end] with non-negative integers",
-                         path, name);
+        return log_cause(cause, "%s: tensor %s: \"data_offsets\" must be [begin, end] with non-negative "
+                         "integers", path, name);
     if (begin > end)
         return log_cause(cause, "%s: tensor %s: data_offsets [%" PRIu64 ", %" PRIu64 "] have begin after end",
                          path, name, begin, end);
     if (end > data_size)
-        return log_cause(cause, "%s: tensor %s: data_offsets [%" PRIu64 ", %" PRIu64 "] end past the data area of %"
-                         PRIu64 " bytes (truncated file?)", path, name, begin, end, data_size);
+        return log_cause(cause, "%s: tensor %s: data_offsets [%" PRIu64 ", %" PRIu64 "] end past the data "
+                         "area of %" PRIu64 " bytes (truncated file?)", path, name, begin, end, data_size);
     if (end - begin != need)
         return log_cause(cause, "%s: tensor %s: data_offsets [%" PRIu64 ", %" PRIu64 "] hold %" PRIu64
                          " bytes but %s x %s needs %" PRIu64, path, name, begin, end, end - begin,
@@ -447,7 +447,8 @@ weights_open(const char *dir, char **cause)
         int has_bin = weights_exists(bin) || weights_exists(bin1);
         rc = log_cause(cause, "%s: no model weights: neither %s nor %s is there%s", dir, WEIGHTS_INDEX_NAME,
                        WEIGHTS_SINGLE_NAME,
-                       has_bin ? " (pytorch_model*.bin files are not supported: convert them to safetensors)" : "");
+                       has_bin ? " (pytorch_model*.bin files are not supported: convert them to safetensors)"
+                               : "");
         free(bin);
         free(bin1);
     }

@@ -419,7 +419,8 @@ modelfile_convert(const char *dir, weights_dtype to, char **cause)
                 const unsigned char *src = modelfile_st_tensor(&in, key, &nbytes);
                 if (strcmp(key, "__metadata__") == 0)
                     continue;
-                if (src == NULL || modelfile_dtype(json_string_value(json_object_get(e, "dtype")), &from) != 0) {
+                if (src == NULL
+                    || modelfile_dtype(json_string_value(json_object_get(e, "dtype")), &from) != 0) {
                     rc = log_cause(cause, "%s: cannot convert tensor %s", path, key);
                     break;
                 }
@@ -507,7 +508,8 @@ static void
 modelfile_fix_shape(json_t *entry, const modelfile_st *st)
 {
     json_t *shape = json_object_get(entry, "shape");
-    json_object_set_new(entry, "shape", json_pack("[O, O]", json_array_get(shape, 1), json_array_get(shape, 0)));
+    json_object_set_new(entry, "shape",
+                        json_pack("[O, O]", json_array_get(shape, 1), json_array_get(shape, 0)));
 }
 
 /* Tensors the header edits hit (all in the small second shard of imp-tiny, except the embedding). */
@@ -527,7 +529,8 @@ modelfile_header_kind(const char *dir, const char *kind, char **what, char **cau
     } edits[] = {
         { "offset-out-of-range", MODELFILE_T_RANGE, "data_offsets moved past the data area",
           modelfile_fix_out_of_range },
-        { "offset-mismatch", MODELFILE_T_MISMATCH, "data_offsets end set to begin + 100", modelfile_fix_mismatch },
+        { "offset-mismatch", MODELFILE_T_MISMATCH, "data_offsets end set to begin + 100",
+          modelfile_fix_mismatch },
         { "overlap", MODELFILE_T_OVERLAP, "data_offsets moved 2 bytes back into the previous tensor",
           modelfile_fix_overlap },
         { "unknown-dtype", MODELFILE_T_DTYPE, "dtype set to \"I8\"", modelfile_fix_dtype },
@@ -774,7 +777,9 @@ modelfile_corrupt(const char *kind, const char *src, const char *dst, char **wha
         return rc;
     static const struct {
         const char *kind, *file;
-    } removals[] = { { "no-config", "config.json" }, { "no-vocab", "vocab.json" }, { "no-merges", "merges.txt" } };
+    } removals[] = {
+        { "no-config", "config.json" }, { "no-vocab", "vocab.json" }, { "no-merges", "merges.txt" },
+    };
     for (size_t i = 0; i < sizeof removals / sizeof removals[0]; i++) {
         if (strcmp(kind, removals[i].kind) == 0) {
             if (modelfile_remove(dst, removals[i].file, cause) != 0)
@@ -929,15 +934,16 @@ modelfile_old_config(const char *src, const char *dst, char **cause)
     json_object_set_new(cfg, "n_inner", json_null());
     json_object_set_new(cfg, "n_positions", json_integer(3072));
     json_object_set_new(cfg, "rotary_dim", json_integer((json_int_t)((double)(hidden / heads) * f)));
-    json_object_set_new(cfg, "layer_norm_epsilon", json_real(json_is_number(eps) ? json_number_value(eps) : 1e-5));
+    json_object_set_new(cfg, "layer_norm_epsilon",
+                        json_real(json_is_number(eps) ? json_number_value(eps) : 1e-5));
     json_object_set_new(cfg, "flash_attn", json_false());
     json_object_set_new(cfg, "flash_rotary", json_false());
     json_object_set_new(cfg, "fused_dense", json_false());
     /* the transformers-Phi keys the old config did not have (their defaults are Phi-2's values) */
     static const char *const gone[] = {
         "hidden_size", "num_attention_heads", "num_hidden_layers", "intermediate_size", "layer_norm_eps",
-        "partial_rotary_factor", "num_key_value_heads", "rope_theta", "max_position_embeddings", "qk_layernorm",
-        "rope_scaling", "hidden_act",
+        "partial_rotary_factor", "num_key_value_heads", "rope_theta", "max_position_embeddings",
+        "qk_layernorm", "rope_scaling", "hidden_act",
     };
     for (size_t i = 0; i < sizeof gone / sizeof gone[0]; i++)
         json_object_del(cfg, gone[i]);

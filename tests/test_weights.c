@@ -20,7 +20,7 @@
 #define SHARD2 "model-00002-of-00002.safetensors"
 #define TINY_TENSORS 72
 
-static char *tiny;     /* the fixture model folder */
+static char *tiny; /* the fixture model folder */
 static const char *scratch;
 
 /* A message for printing: NULL reads "(none)". */
@@ -77,7 +77,8 @@ make_variant(const char *kind)
 {
     char *dst = scratch_path(kind);
     char *what = NULL, *cause = NULL;
-    if (!CHECK(modelfile_corrupt(kind, tiny, dst, &what, &cause) == 0, "tool kind %s: %s", kind, msg_or_none(cause)))
+    if (!CHECK(modelfile_corrupt(kind, tiny, dst, &what, &cause) == 0, "tool kind %s: %s", kind,
+               msg_or_none(cause)))
         free(cause);
     free(what);
     return dst;
@@ -94,7 +95,7 @@ shape_is(const weights_tensor *t, int ndim, const int64_t *shape)
     return 1;
 }
 
-#define SHAPE_IS(t, ...)                                                                           \
+#define SHAPE_IS(t, ...)                                                                                     \
     shape_is((t), (int)(sizeof((int64_t[]){ __VA_ARGS__ }) / sizeof(int64_t)), (int64_t[]){ __VA_ARGS__ })
 
 /* Same dtype, shape and bytes. */
@@ -146,7 +147,7 @@ test_tiny(void)
 
     const weights_tensor *e = weights_find(w, "model.embed_tokens.weight");
     CHECK(e != NULL && e->dtype == WEIGHTS_F16 && SHAPE_IS(e, 51200, 80) && e->nelem == 51200 * 80
-          && strcmp(e->file, SHARD1) == 0 && strcmp(e->name, "model.embed_tokens.weight") == 0,
+              && strcmp(e->file, SHARD1) == 0 && strcmp(e->name, "model.embed_tokens.weight") == 0,
           "embedding entry");
     CHECK(weights_find(w, "no.such.tensor") == NULL, "unknown name found");
     CHECK(weights_find(w, "__metadata__") == NULL, "__metadata__ is not a tensor");
@@ -176,19 +177,24 @@ test_tiny(void)
     if (CHECK(checkpoint_init(&ck, w, &cfg, &cause) == 0, "checkpoint: %s", msg_or_none(cause))) {
         CHECK(!ck.old_layout, "layout detected as old");
         CHECK(ck.embed.data == e->data, "embedding resolved");
-        CHECK(SHAPE_IS(&ck.patch_w, 64, 3, 14, 14) && SHAPE_IS(&ck.patch_b, 64) && SHAPE_IS(&ck.pos_emb, 729, 64),
+        CHECK(SHAPE_IS(&ck.patch_w, 64, 3, 14, 14) && SHAPE_IS(&ck.patch_b, 64)
+                  && SHAPE_IS(&ck.pos_emb, 729, 64),
               "vision embeddings");
         CHECK(SHAPE_IS(&ck.vision[1].q.w, 64, 64) && SHAPE_IS(&ck.vision[1].fc1.w, 128, 64)
-              && SHAPE_IS(&ck.vision[1].fc2.w, 64, 128) && SHAPE_IS(&ck.vision[1].ln2.b, 64), "vision layer 1");
-        CHECK(strcmp(ck.vision[1].out.w.name,
-                     "model.vision_tower.vision_tower.vision_model.encoder.layers.1.self_attn.out_proj.weight") == 0,
-              "vision name %s", ck.vision[1].out.w.name);
+                  && SHAPE_IS(&ck.vision[1].fc2.w, 64, 128) && SHAPE_IS(&ck.vision[1].ln2.b, 64),
+              "vision layer 1");
+        const char *out_name = "model.vision_tower.vision_tower.vision_model.encoder.layers.1.self_attn"
+                               ".out_proj.weight";
+        CHECK(strcmp(ck.vision[1].out.w.name, out_name) == 0, "vision name %s", ck.vision[1].out.w.name);
         CHECK(SHAPE_IS(&ck.proj0.w, 80, 64) && SHAPE_IS(&ck.proj2.w, 80, 80) && SHAPE_IS(&ck.proj2.b, 80),
               "projector");
-        CHECK(SHAPE_IS(&ck.lm[1].q.w, 80, 80) && SHAPE_IS(&ck.lm[1].dense.b, 80) && SHAPE_IS(&ck.lm[1].fc1.w, 320, 80)
-              && SHAPE_IS(&ck.lm[1].fc2.w, 80, 320) && SHAPE_IS(&ck.lm[0].ln.w, 80), "LM layers");
+        CHECK(SHAPE_IS(&ck.lm[1].q.w, 80, 80) && SHAPE_IS(&ck.lm[1].dense.b, 80)
+                  && SHAPE_IS(&ck.lm[1].fc1.w, 320, 80) && SHAPE_IS(&ck.lm[1].fc2.w, 80, 320)
+                  && SHAPE_IS(&ck.lm[0].ln.w, 80),
+              "LM layers");
         CHECK(ck.lm[0].k.w.data == weights_find(w, "model.layers.0.self_attn.k_proj.weight")->data, "k_proj");
-        CHECK(SHAPE_IS(&ck.final_ln.w, 80) && SHAPE_IS(&ck.lm_head.w, 51200, 80) && SHAPE_IS(&ck.lm_head.b, 51200),
+        CHECK(SHAPE_IS(&ck.final_ln.w, 80) && SHAPE_IS(&ck.lm_head.w, 51200, 80)
+                  && SHAPE_IS(&ck.lm_head.b, 51200),
               "head");
         checkpoint_free(&ck);
         CHECK(ck.lm == NULL && ck.vision == NULL, "checkpoint_free clears");
@@ -210,8 +216,9 @@ test_tiny(void)
     one = cfg;
     one.vocab = 50000;
     if (CHECK(checkpoint_init(&ck, w, &one, &cause) != 0, "vocab 50000 resolved")) {
-        CHECK(strstr(cause, SHARD1 ": tensor model.embed_tokens.weight has shape [51200, 80] but [50000, 80] "
-                            "was expected") != NULL, "vocab message: %s", msg_or_none(cause));
+        const char *want = SHARD1 ": tensor model.embed_tokens.weight has shape [51200, 80] but [50000, 80] "
+                                  "was expected";
+        CHECK(strstr(cause, want) != NULL, "vocab message: %s", msg_or_none(cause));
         free(cause);
     }
     weights_free(w);
@@ -223,18 +230,21 @@ test_default_config(void)
     imp_config c;
     config_init_default(&c);
     CHECK(c.hidden == 2560 && c.heads == 32 && c.head_dim == 80 && c.layers == 32 && c.inner == 10240
-          && c.rotary_dim == 32 && c.ln_eps == 1e-5f && c.rope_theta == 10000.0f && c.vocab == 51200
-          && c.eos_id == 50295 && c.image_token == 50296 && c.context == 3072, "default LM config");
+              && c.rotary_dim == 32 && c.ln_eps == 1e-5f && c.rope_theta == 10000.0f && c.vocab == 51200
+              && c.eos_id == 50295 && c.image_token == 50296 && c.context == 3072,
+          "default LM config");
     CHECK(c.vis_hidden == 1152 && c.vis_heads == 16 && c.vis_head_dim == 72 && c.vis_inner == 4304
-          && c.vis_layers == 26 && c.vis_image == 384 && c.vis_patch == 14 && c.vis_grid == 27
-          && c.vis_patches == 729 && c.vis_ln_eps == 1e-6f && c.mm_hidden == 1152, "default vision config");
+              && c.vis_layers == 26 && c.vis_image == 384 && c.vis_patch == 14 && c.vis_grid == 27
+              && c.vis_patches == 729 && c.vis_ln_eps == 1e-6f && c.mm_hidden == 1152,
+          "default vision config");
 }
 
 /* The corruption kinds of tool_badmodel and what their messages must name. */
 static void
 test_bad_models(void)
 {
-    EXPECT_FAIL("no model dir", "/nonexistent/imp-model", "/nonexistent/imp-model: No such file or directory");
+    EXPECT_FAIL("no model dir", "/nonexistent/imp-model",
+                "/nonexistent/imp-model: No such file or directory");
 
     char *empty = scratch_path("empty");
     mkdir(empty, 0777);
@@ -248,12 +258,14 @@ test_bad_models(void)
                 "/" SHARD2 ": No such file or directory (named in model.safetensors.index.json)");
     free(d);
     d = make_variant("truncated-shard");
-    EXPECT_FAIL("truncated shard", d, SHARD1 ": tensor lm_head.weight: data_offsets [102400, 8294400] end past "
-                "the data area of");
+    EXPECT_FAIL("truncated shard", d,
+                SHARD1 ": tensor lm_head.weight: data_offsets [102400, 8294400] end past "
+                       "the data area of");
     free(d);
     d = make_variant("absurd-header");
-    EXPECT_FAIL("absurd header", d, SHARD1 ": header length 1152921504606846976 exceeds the file size of "
-                "16486696 bytes");
+    EXPECT_FAIL("absurd header", d,
+                SHARD1 ": header length 1152921504606846976 exceeds the file size of "
+                       "16486696 bytes");
     free(d);
     d = make_variant("bad-json-header");
     EXPECT_FAIL("bad JSON header", d, SHARD2 ": header is not valid JSON: ", "(line 1, column ");
@@ -263,8 +275,9 @@ test_bad_models(void)
                 "end past the data area of 636992 bytes");
     free(d);
     d = make_variant("offset-mismatch");
-    EXPECT_FAIL("offset mismatch", d, SHARD1 ": tensor model.embed_tokens.weight: data_offsets [8294400, 8294500] "
-                "hold 100 bytes but F16 x [51200, 80] needs 8192000");
+    EXPECT_FAIL("offset mismatch", d,
+                SHARD1 ": tensor model.embed_tokens.weight: data_offsets [8294400, 8294500] "
+                       "hold 100 bytes but F16 x [51200, 80] needs 8192000");
     free(d);
     d = make_variant("overlap");
     EXPECT_FAIL("overlap", d, SHARD2 ": tensors ", " and model.layers.0.mlp.fc1.weight [", "] overlap");
@@ -275,10 +288,12 @@ test_bad_models(void)
     free(d);
     d = make_variant("wrong-shape");
     EXPECT_FAIL("wrong shape", d,
-                SHARD2 ": tensor model.layers.0.mlp.fc1.weight has shape [80, 320] but [320, 80] was expected");
+                SHARD2 ": tensor model.layers.0.mlp.fc1.weight has shape [80, 320] but [320, 80] "
+                       "was expected");
     free(d);
     d = make_variant("missing-tensor");
-    EXPECT_FAIL("missing tensor", d, "tensor model.layers.1.mlp.fc2.weight is missing (expected shape [80, 320])");
+    EXPECT_FAIL("missing tensor", d,
+                "tensor model.layers.1.mlp.fc2.weight is missing (expected shape [80, 320])");
     free(d);
     d = make_variant("no-config");
     EXPECT_FAIL("no config", d, "/config.json: No such file or directory");
@@ -292,7 +307,8 @@ test_bad_models(void)
 
     /* the tokenizer kinds leave the weights alone */
     static const char *const tok[][2] = {
-        { "no-vocab", NULL }, { "bad-vocab", "vocab.json" }, { "no-merges", NULL }, { "bad-merges", "merges.txt" },
+        { "no-vocab", NULL }, { "bad-vocab", "vocab.json" }, { "no-merges", NULL },
+        { "bad-merges", "merges.txt" },
     };
     for (size_t i = 0; i < sizeof tok / sizeof tok[0]; i++) {
         d = make_variant(tok[i][0]);
@@ -319,7 +335,8 @@ test_bad_models(void)
     }
     char *what = NULL, *cause = NULL;
     d = scratch_path("unknown-kind");
-    CHECK(modelfile_corrupt("no-such-kind", tiny, d, &what, &cause) != 0 && strstr(cause, "no-such-kind") != NULL,
+    CHECK(modelfile_corrupt("no-such-kind", tiny, d, &what, &cause) != 0
+              && strstr(cause, "no-such-kind") != NULL,
           "unknown kind accepted");
     free(cause);
     free(d);
@@ -359,19 +376,26 @@ test_headers(void)
           "tensor t: shape entry 0 is not a non-negative integer" },
         { "reversed", "{\"t\":{\"dtype\":\"F16\",\"shape\":[1],\"data_offsets\":[4,2]}}",
           "tensor t: data_offsets [4, 2] have begin after end" },
-        { "huge-shape", "{\"t\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,16],\"data_offsets\":[0,0]}}",
+        { "huge-shape",
+          "{\"t\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,16],\"data_offsets\":[0,0]}}",
           "tensor t: shape [4294967296, 4294967296, 16] is too large" },
-        { "mul-overflow", "{\"t\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904],\"data_offsets\":[0,0]}}",
+        { "mul-overflow",
+          "{\"t\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904],\"data_offsets\":[0,0]}}",
           "is too large" },
         { "no-dtype", "{\"t\":{\"shape\":[1],\"data_offsets\":[0,2]}}", "tensor t: \"dtype\" is missing" },
         { "no-offsets", "{\"t\":{\"dtype\":\"F16\",\"shape\":[1]}}", "tensor t: \"data_offsets\" must be" },
         { "not-object", "[1, 2]", "header is not a JSON object" },
-        { "dup-key", "{\"t\":{\"dtype\":\"F16\",\"shape\":[1],\"data_offsets\":[0,2]},"
-                     "\"t\":{\"dtype\":\"F16\",\"shape\":[1],\"data_offsets\":[2,4]}}", "duplicate object key" },
-        { "same-span", "{\"a\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[0,4]},"
-                       "\"b\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[0,4]}}", "overlap" },
-        { "no-embedding", "{\"__metadata__\":{\"format\":\"pt\"},"
-                          "\"a\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[0,4]}}",
+        { "dup-key",
+          "{\"t\":{\"dtype\":\"F16\",\"shape\":[1],\"data_offsets\":[0,2]},"
+          "\"t\":{\"dtype\":\"F16\",\"shape\":[1],\"data_offsets\":[2,4]}}",
+          "duplicate object key" },
+        { "same-span",
+          "{\"a\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[0,4]},"
+          "\"b\":{\"dtype\":\"BF16\",\"shape\":[2],\"data_offsets\":[0,4]}}",
+          "overlap" },
+        { "no-embedding",
+          "{\"__metadata__\":{\"format\":\"pt\"},"
+          "\"a\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[0,4]}}",
           "neither model.embed_tokens.weight (current layout) nor transformer.embd.wte.weight (old layout)" },
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -392,10 +416,11 @@ test_headers(void)
     }
 
     /* __metadata__, empty tensors and gaps are fine */
-    char *dir = small_file_model("fine", "{\"__metadata__\":{\"format\":\"pt\"},"
-                                         "\"e\":{\"dtype\":\"F32\",\"shape\":[0,3],\"data_offsets\":[4,4]},"
-                                         "\"a\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]},"
-                                         "\"s\":{\"dtype\":\"BF16\",\"shape\":[],\"data_offsets\":[100,102]}}");
+    char *dir = small_file_model("fine",
+                                 "{\"__metadata__\":{\"format\":\"pt\"},"
+                                 "\"e\":{\"dtype\":\"F32\",\"shape\":[0,3],\"data_offsets\":[4,4]},"
+                                 "\"a\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]},"
+                                 "\"s\":{\"dtype\":\"BF16\",\"shape\":[],\"data_offsets\":[100,102]}}");
     char *cause = NULL;
     weights *w = weights_open(dir, &cause);
     if (CHECK(w != NULL, "fine header: %s", msg_or_none(cause))) {
@@ -431,11 +456,12 @@ test_index(void)
         const char *name, *from, *to, *needle;
     } edits[] = {
         /* weight_map names a tensor the shard lacks */
-        { "index-extra", NULL, "model.nothing.weight", "/" SHARD2 ": tensor model.nothing.weight is missing "
-                                                        "(named in model.safetensors.index.json)" },
+        { "index-extra", NULL, "model.nothing.weight",
+          "/" SHARD2 ": tensor model.nothing.weight is missing "
+          "(named in model.safetensors.index.json)" },
         /* weight_map points a tensor to the other shard */
-        { "index-wrong-shard", "lm_head.bias", SHARD2, "tensor lm_head.bias is mapped to " SHARD2
-                                                        " but is stored in " SHARD1 },
+        { "index-wrong-shard", "lm_head.bias", SHARD2,
+          "tensor lm_head.bias is mapped to " SHARD2 " but is stored in " SHARD1 },
         /* a shard outside the folder */
         { "index-escape", "lm_head.bias", "../x.safetensors", "not a file in the model folder" },
     };
@@ -471,8 +497,8 @@ test_index(void)
             json_decref(shape);
             modelfile_st_write(&st, path, &cause);
             modelfile_st_free(&st);
-            EXPECT_FAIL("duplicate across shards", dir, "tensor lm_head.bias is stored twice: in " SHARD1 " and in "
-                        SHARD2);
+            EXPECT_FAIL("duplicate across shards", dir,
+                        "tensor lm_head.bias is stored twice: in " SHARD1 " and in " SHARD2);
         }
         free(path);
     }
@@ -483,7 +509,8 @@ test_index(void)
     if (CHECK(modelfile_copy_dir(tiny, dir, &cause) == 0, "copy: %s", msg_or_none(cause))) {
         char *ipath = xasprintf("%s/model.safetensors.index.json", dir);
         testutil_write_file(ipath, "{\"weight_map\": {\n\"a\": }", 24);
-        EXPECT_FAIL("bad index JSON", dir, "model.safetensors.index.json: not valid JSON: ", "(line 2, column");
+        EXPECT_FAIL("bad index JSON", dir,
+                    "model.safetensors.index.json: not valid JSON: ", "(line 2, column");
         free(ipath);
     }
     free(dir);
@@ -522,23 +549,26 @@ test_config(void)
 {
     imp_config c;
     char *cause = NULL;
-    static const char *const new_keys[] = { "hidden_size", "num_attention_heads", "num_hidden_layers",
-                                            "intermediate_size", "layer_norm_eps", "partial_rotary_factor",
-                                            "tokenizer_model_max_length", "max_position_embeddings", NULL };
+    static const char *const new_keys[] = {
+        "hidden_size", "num_attention_heads", "num_hidden_layers", "intermediate_size", "layer_norm_eps",
+        "partial_rotary_factor", "tokenizer_model_max_length", "max_position_embeddings", NULL,
+    };
     /* old keys only, n_inner null, context from n_positions */
     char *dir = config_variant("cfg-old", new_keys,
-                               json_pack("{s:i, s:i, s:i, s:n, s:f, s:i, s:i}", "n_embd", 80, "n_head", 2, "n_layer",
-                                         2, "n_inner", "layer_norm_epsilon", 1e-5, "rotary_dim", 20, "n_positions",
-                                         2048));
+                               json_pack("{s:i, s:i, s:i, s:n, s:f, s:i, s:i}", "n_embd", 80, "n_head", 2,
+                                         "n_layer", 2, "n_inner", "layer_norm_epsilon", 1e-5, "rotary_dim",
+                                         20, "n_positions", 2048));
     if (CHECK(config_load(&c, dir, &cause) == 0, "old keys: %s", msg_or_none(cause)))
         CHECK(c.hidden == 80 && c.heads == 2 && c.layers == 2 && c.inner == 320 && c.rotary_dim == 20
-              && c.context == 2048 && c.ln_eps == 1e-5f, "old keys: %d %d %d %d %d %d", c.hidden, c.heads,
-              c.layers, c.inner, c.rotary_dim, c.context);
+                  && c.context == 2048 && c.ln_eps == 1e-5f,
+              "old keys: %d %d %d %d %d %d", c.hidden, c.heads, c.layers, c.inner, c.rotary_dim, c.context);
     free(dir);
 
     /* no rotary key at all: 0.4; partial factor 0.5: 20; context default 3072 */
-    static const char *const no_rot[] = { "partial_rotary_factor", "tokenizer_model_max_length",
-                                          "max_position_embeddings", "rope_theta", "layer_norm_eps", NULL };
+    static const char *const no_rot[] = {
+        "partial_rotary_factor", "tokenizer_model_max_length", "max_position_embeddings", "rope_theta",
+        "layer_norm_eps", NULL,
+    };
     dir = config_variant("cfg-defaults", no_rot, NULL);
     if (CHECK(config_load(&c, dir, &cause) == 0, "defaults: %s", msg_or_none(cause)))
         CHECK(c.rotary_dim == 16 && c.context == 3072 && c.rope_theta == 10000.0f && c.ln_eps == 1e-5f,
@@ -549,11 +579,11 @@ test_config(void)
         CHECK(c.rotary_dim == 20, "partial 0.5: rotary %d", c.rotary_dim);
     free(dir);
     /* the real model: 27 layers, select -2 -> 26; a non-negative select n uses n layers */
-    dir = config_variant("cfg-select", NULL, json_pack("{s:{s:i, s:i, s:i, s:i, s:i, s:i}, s:i}",
-                                                       "vision_tower_config", "hidden_size", 64,
-                                                       "num_attention_heads", 2, "intermediate_size", 128,
-                                                       "num_hidden_layers", 27, "image_size", 384, "patch_size",
-                                                       14, "mm_vision_select_layer", 5));
+    dir = config_variant("cfg-select", NULL,
+                         json_pack("{s:{s:i, s:i, s:i, s:i, s:i, s:i}, s:i}", "vision_tower_config",
+                                   "hidden_size", 64, "num_attention_heads", 2, "intermediate_size", 128,
+                                   "num_hidden_layers", 27, "image_size", 384, "patch_size", 14,
+                                   "mm_vision_select_layer", 5));
     if (CHECK(config_load(&c, dir, &cause) == 0, "select 5: %s", msg_or_none(cause)))
         CHECK(c.vis_layers == 5 && c.vis_ln_eps == 1e-6f, "select 5: %d layers", c.vis_layers);
     free(dir);
@@ -564,22 +594,34 @@ test_config(void)
         const char *set; /* JSON merged into the config */
         const char *needle;
     } bad[] = {
-        { "cfg-type", NULL, "{\"hidden_size\": \"80\"}", "key \"hidden_size\" must be an integer, not a string" },
-        { "cfg-divide", NULL, "{\"hidden_size\": 81}", "hidden size 81 is not a multiple of the 2 attention heads" },
+        { "cfg-type", NULL, "{\"hidden_size\": \"80\"}",
+          "key \"hidden_size\" must be an integer, not a string" },
+        { "cfg-divide", NULL, "{\"hidden_size\": 81}",
+          "hidden size 81 is not a multiple of the 2 attention heads" },
         { "cfg-rotary", NULL, "{\"rotary_dim\": 15}", "rotary dimensions 15 must be even" },
-        { "cfg-rotary-big", NULL, "{\"rotary_dim\": 42}", "rotary dimensions 42 must be even and within [0, head dim 40]" },
-        { "cfg-projector", NULL, "{\"mm_projector_type\": \"linear\"}", "mm_projector_type \"linear\" is not supported" },
-        { "cfg-mm", NULL, "{\"mm_hidden_size\": 65}", "mm_hidden_size 65 differs from vision_tower_config.hidden_size 64" },
-        { "cfg-select-bad", NULL, "{\"mm_vision_select_layer\": -5}", "mm_vision_select_layer -5 selects no encoder layer" },
+        { "cfg-rotary-big", NULL, "{\"rotary_dim\": 42}",
+          "rotary dimensions 42 must be even and within [0, head dim 40]" },
+        { "cfg-projector", NULL, "{\"mm_projector_type\": \"linear\"}",
+          "mm_projector_type \"linear\" is not supported" },
+        { "cfg-mm", NULL, "{\"mm_hidden_size\": 65}",
+          "mm_hidden_size 65 differs from vision_tower_config.hidden_size 64" },
+        { "cfg-select-bad", NULL, "{\"mm_vision_select_layer\": -5}",
+          "mm_vision_select_layer -5 selects no encoder layer" },
         { "cfg-heads", "num_attention_heads", NULL, "missing key \"num_attention_heads\" (or \"n_head\")" },
         { "cfg-layers", "num_hidden_layers", NULL, "missing key \"num_hidden_layers\" (or \"n_layer\")" },
         { "cfg-vision", "vision_tower_config", NULL, "missing key \"vision_tower_config\"" },
-        { "cfg-patch", "vision_tower_config.patch_size", NULL, "missing key \"vision_tower_config.patch_size\"" },
-        { "cfg-vis-type", NULL, "{\"vision_tower_config\": [1]}", "\"vision_tower_config\" must be an object, not an array" },
-        { "cfg-eps", NULL, "{\"layer_norm_eps\": \"small\"}", "key \"layer_norm_eps\" must be a number, not a string" },
-        { "cfg-zero", NULL, "{\"num_hidden_layers\": 0}", "key \"num_hidden_layers\" = 0 must be at least 1" },
-        { "cfg-range", NULL, "{\"vocab_size\": 99999999999}", "key \"vocab_size\" = 99999999999 is out of range" },
-        { "cfg-eos", NULL, "{\"eos_token_id\": 60000}", "eos_token_id 60000 is outside the vocabulary of 51200" },
+        { "cfg-patch", "vision_tower_config.patch_size", NULL,
+          "missing key \"vision_tower_config.patch_size\"" },
+        { "cfg-vis-type", NULL, "{\"vision_tower_config\": [1]}",
+          "\"vision_tower_config\" must be an object, not an array" },
+        { "cfg-eps", NULL, "{\"layer_norm_eps\": \"small\"}",
+          "key \"layer_norm_eps\" must be a number, not a string" },
+        { "cfg-zero", NULL, "{\"num_hidden_layers\": 0}",
+          "key \"num_hidden_layers\" = 0 must be at least 1" },
+        { "cfg-range", NULL, "{\"vocab_size\": 99999999999}",
+          "key \"vocab_size\" = 99999999999 is out of range" },
+        { "cfg-eos", NULL, "{\"eos_token_id\": 60000}",
+          "eos_token_id 60000 is outside the vocabulary of 51200" },
         { "cfg-array", NULL, "[]", NULL },
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -594,7 +636,8 @@ test_config(void)
             free(path);
             json_decref(set);
             cause = NULL;
-            CHECK(config_load(&c, dir, &cause) != 0 && strstr(cause, "config.json: not a JSON object") != NULL,
+            CHECK(config_load(&c, dir, &cause) != 0
+                      && strstr(cause, "config.json: not a JSON object") != NULL,
                   "%s: %s", bad[i].name, msg_or_none(cause));
             free(cause);
             free(dir);
@@ -627,7 +670,8 @@ test_old_layout(void)
     imp_config cn, co;
     checkpoint kn, ko;
     if (!CHECK(wn != NULL && wo != NULL, "open: %s", msg_or_none(cause))
-        || !CHECK(config_load(&cn, tiny, &cause) == 0 && config_load(&co, old, &cause) == 0, "config: %s", msg_or_none(cause))
+        || !CHECK(config_load(&cn, tiny, &cause) == 0 && config_load(&co, old, &cause) == 0, "config: %s",
+                  msg_or_none(cause))
         || !CHECK(checkpoint_init(&kn, wn, &cn, &cause) == 0, "new checkpoint: %s", msg_or_none(cause))) {
         weights_free(wn);
         weights_free(wo);
@@ -643,8 +687,8 @@ test_old_layout(void)
         const weights_tensor *fused = weights_find(wo, "transformer.h.1.mixer.Wqkv.weight");
         CHECK(fused != NULL && SHAPE_IS(fused, 240, 80), "Wqkv shape");
         CHECK(strcmp(ko.lm[1].v.w.name, "transformer.h.1.mixer.Wqkv.weight") == 0
-              && strcmp(ko.lm[1].v.b.name, "transformer.h.1.mixer.Wqkv.bias") == 0, "view names %s",
-              ko.lm[1].v.w.name);
+                  && strcmp(ko.lm[1].v.b.name, "transformer.h.1.mixer.Wqkv.bias") == 0,
+              "view names %s", ko.lm[1].v.w.name);
         CHECK(fused != NULL && ko.lm[1].k.w.data == (const char *)fused->data + 80 * 80 * 2, "k view offset");
         for (int i = 0; i < cn.layers; i++) {
             CHECK(same_tensor(&ko.lm[i].q.w, &kn.lm[i].q.w) && same_tensor(&ko.lm[i].q.b, &kn.lm[i].q.b),
@@ -653,15 +697,18 @@ test_old_layout(void)
                   "layer %d k", i);
             CHECK(same_tensor(&ko.lm[i].v.w, &kn.lm[i].v.w) && same_tensor(&ko.lm[i].v.b, &kn.lm[i].v.b),
                   "layer %d v", i);
-            CHECK(same_tensor(&ko.lm[i].dense.w, &kn.lm[i].dense.w) && same_tensor(&ko.lm[i].ln.w, &kn.lm[i].ln.w)
-                  && same_tensor(&ko.lm[i].fc1.w, &kn.lm[i].fc1.w) && same_tensor(&ko.lm[i].fc2.b, &kn.lm[i].fc2.b),
+            CHECK(same_tensor(&ko.lm[i].dense.w, &kn.lm[i].dense.w)
+                      && same_tensor(&ko.lm[i].ln.w, &kn.lm[i].ln.w)
+                      && same_tensor(&ko.lm[i].fc1.w, &kn.lm[i].fc1.w)
+                      && same_tensor(&ko.lm[i].fc2.b, &kn.lm[i].fc2.b),
                   "layer %d rest", i);
         }
         CHECK(same_tensor(&ko.embed, &kn.embed) && same_tensor(&ko.final_ln.b, &kn.final_ln.b)
-              && same_tensor(&ko.lm_head.w, &kn.lm_head.w) && same_tensor(&ko.lm_head.b, &kn.lm_head.b),
+                  && same_tensor(&ko.lm_head.w, &kn.lm_head.w) && same_tensor(&ko.lm_head.b, &kn.lm_head.b),
               "embedding and head");
         CHECK(same_tensor(&ko.patch_w, &kn.patch_w) && same_tensor(&ko.pos_emb, &kn.pos_emb)
-              && same_tensor(&ko.vision[1].fc2.w, &kn.vision[1].fc2.w) && same_tensor(&ko.proj2.w, &kn.proj2.w),
+                  && same_tensor(&ko.vision[1].fc2.w, &kn.vision[1].fc2.w)
+                  && same_tensor(&ko.proj2.w, &kn.proj2.w),
               "vision and projector");
         CHECK(strncmp(ko.vision[0].q.w.name, "transformer.vision_tower.", 25) == 0, "vision name %s",
               ko.vision[0].q.w.name);
@@ -682,7 +729,8 @@ test_old_layout(void)
             modelfile_st_write(&st, path, &cause);
             modelfile_st_free(&st);
             EXPECT_FAIL("old Wqkv shape", bad,
-                        SHARD2 ": tensor transformer.h.0.mixer.Wqkv.weight has shape [80, 240] but [240, 80] was expected");
+                        SHARD2 ": tensor transformer.h.0.mixer.Wqkv.weight has shape [80, 240] but [240, 80] "
+                               "was expected");
         }
         free(path);
     }
@@ -707,14 +755,15 @@ test_dtype_variant(const char *kind, weights_dtype dtype)
     CHECK(msg == NULL, "%s: %s", kind, msg_or_none(msg));
     free(msg);
     CHECK(weights_count(wv) == TINY_TENSORS, "%s: count %zu", kind, weights_count(wv));
-    CHECK(weights_total_bytes(wv) == weights_total_bytes(wn) / 2 * weights_dtype_size(dtype), "%s: total bytes",
-          kind);
+    CHECK(weights_total_bytes(wv) == weights_total_bytes(wn) / 2 * weights_dtype_size(dtype),
+          "%s: total bytes", kind);
     size_t bad = 0;
     double worst = 0;
     for (size_t i = 0; i < weights_count(wn); i++) {
         const weights_tensor *a = weights_at(wn, i);
         const weights_tensor *b = weights_find(wv, a->name);
-        if (!CHECK(b != NULL && b->dtype == dtype && shape_is(b, a->ndim, a->shape), "%s: tensor %s", kind, a->name))
+        if (!CHECK(b != NULL && b->dtype == dtype && shape_is(b, a->ndim, a->shape), "%s: tensor %s", kind,
+                   a->name))
             continue;
         for (int64_t j = 0; j < a->nelem; j++) {
             uint16_t h;
@@ -750,7 +799,8 @@ test_single_file(void)
     weights *w = weights_open(dir, &cause);
     if (CHECK(w != NULL, "single-file: %s", msg_or_none(cause))) {
         CHECK(weights_count(w) == TINY_TENSORS, "single-file count %zu", weights_count(w));
-        CHECK(strcmp(weights_find(w, "model.final_layernorm.bias")->file, "model.safetensors") == 0, "file name");
+        CHECK(strcmp(weights_find(w, "model.final_layernorm.bias")->file, "model.safetensors") == 0,
+              "file name");
         weights_free(w);
     }
     char *msg = load_model(dir);
