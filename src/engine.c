@@ -369,11 +369,14 @@ engine_send(engine *e, const char *text, const int *slots, int nslots, int max_t
     /* one more position than the prompt: the reply needs room for at least one token */
     if (positions + 1 > room) {
         free(ids);
-        if (used == 0)
+        if (used == 0 && nslots > 0)
             return log_cause(cause,
-                             "the message needs %d positions (%d for images) but the context "
-                             "holds %d",
-                             positions + 1, nslots * e->cfg.vis_patches, e->ctx);
+                             "the message needs %d positions (%d of them for %d image(s)) but "
+                             "the context holds %d",
+                             positions + 1, nslots * e->cfg.vis_patches, nslots, e->ctx);
+        if (used == 0)
+            return log_cause(cause, "the message needs %d positions but the context holds %d",
+                             positions + 1, e->ctx);
         return log_cause(cause,
                          "context full: the message needs %d positions but only %d of %d are "
                          "free (/clear starts over)",

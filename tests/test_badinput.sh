@@ -84,7 +84,7 @@ yes "hello" | head -n 3200 | tr '\n' ' ' >"$WORK/long.txt"
 [ "$rc" -eq 1 ] && [ ! -s "$WORK/out" ] && errors_only | grep -q "positions but the context holds 3072"
 ok $? "a prompt longer than the context is refused"
 run -m "$MODEL" --context 700 -i "$IMAGES/chelsea.png" -p "What is this?"
-[ "$rc" -eq 1 ] && errors_only | grep -q "729 for images"; ok $? "an image that does not fit the context is refused"
+[ "$rc" -eq 1 ] && errors_only | grep -q "729 of them for 1 image"; ok $? "an image that does not fit the context is refused"
 
 # --script: a bad /image is reported with file and line; the session goes on
 cat >"$WORK/s.txt" <<EOS

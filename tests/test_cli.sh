@@ -61,9 +61,9 @@ pending=1; [ "$last0" != 50295 ] && pending=2
 turn1_pos=$((len0 - 1 + 729))
 reused=$((turn1_pos + ngen0 - 1))
 new=$((pending + len1))
-sed -n 2p "$WORK/err" | grep -q "reused $reused positions, new $new positions"
+grep "turn:" "$WORK/err" | sed -n 2p | grep -q "reused $reused positions, new $new positions"
 ok $? "turn 2 reused $reused cached positions and ran only $new new ones"
-sed -n 1p "$WORK/err" | grep -q "reused 0 positions, new $turn1_pos positions, 1 image(s) encoded"
+grep "turn:" "$WORK/err" | sed -n 1p | grep -q "reused 0 positions, new $turn1_pos positions, 1 image(s) encoded"
 ok $? "turn 1 ran its $turn1_pos positions"
 
 # the same image twice in a session is encoded once
@@ -75,7 +75,7 @@ Describe the image.
 Describe the image.
 EOS
 run -m "$MODEL" --script "$WORK/twice.txt" -n 2 --print-ids --stats
-sed -n 2p "$WORK/err" | grep -q "0 image(s) encoded"; ok $? "a cached image is not encoded again"
+grep "turn:" "$WORK/err" | sed -n 2p | grep -q "0 image(s) encoded"; ok $? "a cached image is not encoded again"
 
 # sampling is deterministic for a seed
 run -m "$MODEL" -p "Tell me a story." -n 10 --temp 0.8 --top-k 50 --top-p 0.9 --repeat-penalty 1.1 --seed 42 --print-ids
