@@ -182,6 +182,7 @@ cpu_f16_to_f32_avx2(float *dst, const uint16_t *src, size_t n)
         dst[i] = f16_to_f32(src[i]);
 }
 
+#ifndef HAVE_OPENBLAS
 /* y[0..4) x[0..4) block: 4 rows of x against 4 rows of w, dot products along k. */
 __attribute__((target("avx2,fma"))) static void
 cpu_gemm_4x4_avx2(float *y, size_t ldy, const float *x, size_t ldx, const float *w, size_t ldw,
@@ -211,6 +212,34 @@ cpu_gemm_4x4_avx2(float *y, size_t ldy, const float *x, size_t ldx, const float 
         }
 }
 #endif
+#endif
+
+#ifdef CPU_X86
+__attribute__((target("avx2,fma"))) static void
+cpu_axpy_avx2(float *y, float a, const float *x, int n)
+{
+    __m256 av = _mm256_set1_ps(a);
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++)
+        y[i] += a * x[i];
+}
+#endif
+
+/* y (n) += a * x (n) */
+static void
+cpu_axpy(float *y, float a, const float *x, int n)
+{
+#ifdef CPU_X86
+    if (backend_cpu_has_simd()) {
+        cpu_axpy_avx2(y, a, x, n);
+        return;
+    }
+#endif
+    for (int i = 0; i < n; i++)
+        y[i] += a * x[i];
+}
 
 static float
 cpu_dot_f32(const float *a, const float *b, int n)
@@ -608,12 +637,8 @@ cpu_attend(float *out, const float *q, const float *k, const float *v, size_t st
     float inv = (float)(1.0 / sum);
     for (int d = 0; d < hd; d++)
         out[d] = 0;
-    for (int j = 0; j < nkeys; j++) {
-        float p = scores[j] * inv;
-        const float *vj = v + (size_t)j * stride;
-        for (int d = 0; d < hd; d++)
-            out[d] += p * vj[d];
-    }
+    for (int j = 0; j < nkeys; j++)
+        cpu_axpy(out, scores[j] * inv, v + (size_t)j * stride, hd);
 }
 
 typedef struct {

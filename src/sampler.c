@@ -145,8 +145,6 @@ sampler_sample(sampler *s, float *logits, int n, const int32_t *seen, size_t nse
     int ncand = n;
     if (s->p.top_k > 0 && s->p.top_k < n)
         ncand = s->p.top_k;
-    for (int i = 0; i < n; i++)
-        s->order[i] = i;
     sampler_sort_logits = logits;
     if (ncand < n) {
         /* keep a sorted window of the best ncand by insertion: k is small in practice */
@@ -162,6 +160,8 @@ sampler_sample(sampler *s, float *logits, int n, const int32_t *seen, size_t nse
             s->order[j] = i;
         }
     } else {
+        for (int i = 0; i < n; i++)
+            s->order[i] = i;
         qsort(s->order, (size_t)n, sizeof *s->order, sampler_cmp_desc);
     }
 
