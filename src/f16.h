@@ -51,7 +51,7 @@ f32_to_f16(float f)
         if (absx < 0x33000000)
             return (uint16_t)sign;
         uint32_t mant = (absx & 0x7fffff) | 0x800000;
-        int shift = 126 - (int)(absx >> 23) + 14 - 1 + 1;
+        int shift = 126 - (int)(absx >> 23); /* value = mant24 * 2^(E-150) = half * 2^-24 */
         uint32_t half = mant >> shift;
         uint32_t rem = mant & ((1u << shift) - 1);
         uint32_t mid = 1u << (shift - 1);
