@@ -323,13 +323,18 @@ engine_feed_flush(engine_feed *f, int last)
     f->filled = 0;
 }
 
-/* Append rows (already on the backend) or ids to the chunk, flushing full chunks. */
+/*
+ * Append rows (already on the backend) or ids to the chunk. A full chunk is run only when more rows
+ * arrive, so the last chunk is always left for the caller's final flush, which asks for logits.
+ */
 static void
 engine_feed_rows(engine_feed *f, const float *rows, const int32_t *ids, int n)
 {
     engine *e = f->e;
     size_t d = (size_t)e->cfg.hidden;
     while (n > 0) {
+        if (f->filled == ENGINE_PREFILL_CHUNK)
+            engine_feed_flush(f, 0);
         int take = ENGINE_PREFILL_CHUNK - f->filled;
         if (take > n)
             take = n;
@@ -343,10 +348,6 @@ engine_feed_rows(engine_feed *f, const float *rows, const int32_t *ids, int n)
         }
         f->filled += take;
         n -= take;
-        if (f->filled == ENGINE_PREFILL_CHUNK && n > 0)
-            engine_feed_flush(f, 0);
-        else if (f->filled == ENGINE_PREFILL_CHUNK)
-            break; /* the caller decides whether this was the last chunk */
     }
 }
 
@@ -407,8 +408,6 @@ engine_send(engine *e, const char *text, const int *slots, int nslots, int max_t
                 images++;
             }
             run = i + 1;
-            if (feed.filled == ENGINE_PREFILL_CHUNK && i < n)
-                engine_feed_flush(&feed, 0);
         }
     }
     engine_feed_flush(&feed, 1);
