@@ -74,22 +74,68 @@ commands_stop_name(engine_stop stop)
     return "?";
 }
 
+static void commands_reply_end(commands_state *st, commands_reply *r, const engine_stats *stats);
+
 int
 commands_send(commands_state *st, const char *text, char **cause)
 {
     commands_reply r = {st, 0, NULL, 0};
     engine_stats s;
+    engine_room_plan plan;
+    int fit = engine_plan_room(st->eng, text, st->nstaged, &plan, cause);
+    if (fit < 0)
+        return -1;
+    if (fit > 0) {
+        /* never silent: say what leaves the context before it goes */
+        char *what = commands_room_text_new(&plan);
+        fprintf(stderr, "imp-chat: context full: dropping %s to make room\n", what);
+        free(what);
+        engine_make_room(st->eng, &plan, NULL);
+    }
     if (engine_send(st->eng, text, st->staged, st->nstaged, st->max_tokens, commands_on_token, &r,
                     st->cancel, &s, cause) != 0)
         return -1;
     st->nstaged = 0;
+    commands_reply_end(st, &r, &s);
+    return 0;
+}
+
+/* Generate the last reply again. */
+static int
+commands_regen(commands_state *st, char **cause)
+{
+    commands_reply r = {st, 0, NULL, 0};
+    engine_stats s;
+    if (engine_regen(st->eng, st->max_tokens, commands_on_token, &r, st->cancel, &s, cause) != 0)
+        return -1;
+    commands_reply_end(st, &r, &s);
+    return 0;
+}
+
+char *
+commands_room_text_new(const engine_room_plan *plan)
+{
+    if (plan->images > 0 && plan->turns > 0)
+        return xasprintf("the oldest %d image(s) and the oldest %d turn(s)", plan->images,
+                         plan->turns);
+    if (plan->images > 0)
+        return xasprintf("the oldest %d image(s)", plan->images);
+    return xasprintf("the oldest %d turn(s)", plan->turns);
+}
+
+/* Finish a reply: its ids when asked for, the newline, and the statistics line. */
+static void
+commands_reply_end(commands_state *st, commands_reply *r, const engine_stats *stats)
+{
+    const engine_stats *sp = stats;
+    engine_stats s = *sp;
     if (st->print_ids) {
-        for (size_t i = 0; i < r.nids; i++)
-            fprintf(st->out, "%s%d", i ? " " : "", r.ids[i]);
+        for (size_t i = 0; i < r->nids; i++)
+            fprintf(st->out, "%s%d", i ? " " : "", r->ids[i]);
     }
     fputc('\n', st->out);
     fflush(st->out);
-    free(r.ids);
+    free(r->ids);
     if (st->stats) {
         double tps = s.generated > 1 && s.decode_ms > 0 ? (s.generated - 1) * 1e3 / s.decode_ms : 0;
         fprintf(stderr,
@@ -100,7 +146,6 @@ commands_send(commands_state *st, const char *text, char **cause)
                 s.first_token_ms, s.generated, tps, commands_stop_name(s.stop),
                 engine_positions_used(st->eng), engine_context(st->eng));
     }
-    return 0;
 }
 
 /* Expand a leading ~/ and strip one pair of surrounding quotes. New string. */
@@ -203,10 +248,12 @@ commands_run_line(commands_state *st, const char *line, char **cause)
         st->nstaged = 0;
         return 0;
     }
+    if (strncmp(line, "/regen", nlen) == 0 && nlen == 6)
+        return commands_regen(st, cause);
     if (strncmp(line, "/quit", nlen) == 0 && nlen == 5) {
         st->quit = 1;
         return 0;
     }
-    return log_cause(cause, "unknown command \"%.*s\" (commands: /image, /set, /system, /clear, /quit)",
+    return log_cause(cause, "unknown command \"%.*s\" (commands: /image, /set, /system, /clear, /regen, /quit)",
                      (int)nlen, line);
 }

@@ -30,4 +30,7 @@ int commands_run_line(commands_state *st, const char *line, char **cause);
 /* Send text with the staged images and write the reply; -1 with *cause when it could not run. */
 int commands_send(commands_state *st, const char *text, char **cause);
 
+/* "the oldest N image(s) and the oldest M turn(s)": what a plan drops, for messages. New string. */
+char *commands_room_text_new(const engine_room_plan *plan);
+
 #endif

@@ -55,6 +55,9 @@ struct engine {
     float *prompt_logits;  /* (vocab) host: last prompt position of the last turn */
     float *x;              /* (chunk, hidden) input embeddings on the backend */
     long positions_run;
+    int last_prompt_end;   /* cache length after the last turn's prompt */
+    size_t last_prompt_seen;
+    int regen_ok;          /* prompt_logits belong to the last turn's prompt */
 };
 
 static double
@@ -83,6 +86,7 @@ engine_new_parts(backend *be, const imp_config *cfg, const checkpoint *ck, token
     sampler_params_init(&sp);
     e->samp = sampler_new(&sp);
     e->conv = chat_new(system);
+    e->pending = xcalloc(2, sizeof *e->pending);
     e->vision_out = be->ops->buf_new(be, (size_t)cfg->vis_patches * cfg->vis_hidden);
     e->logits = xcalloc((size_t)cfg->vocab, sizeof(float));
     e->prompt_logits = xcalloc((size_t)cfg->vocab, sizeof(float));
@@ -260,11 +264,11 @@ engine_seen_push(engine *e, const int32_t *ids, size_t n)
     e->nseen += n;
 }
 
-/* The ids a turn runs: what the last reply left pending, then the prompt text's ids. */
+/* The ids turn `index` of c runs: what the last reply left pending, then the prompt's ids. */
 static int32_t *
-engine_turn_ids(engine *e, const char *text, int nimages, size_t *n)
+engine_turn_ids(engine *e, const chat *c, int index, const char *text, int nimages, size_t *n)
 {
-    char *prompt = chat_prompt_new(e->conv, text, nimages);
+    char *prompt = chat_prompt_new(c, index, text, nimages);
     int32_t *ids = NULL;
     size_t count = 0;
     if (e->npending > 0) {
@@ -298,7 +302,7 @@ int
 engine_positions_needed(engine *e, const char *text, int nimages)
 {
     size_t n;
-    int32_t *ids = engine_turn_ids(e, text, nimages, &n);
+    int32_t *ids = engine_turn_ids(e, e->conv, chat_turns(e->conv), text, nimages, &n);
     int positions = engine_count_positions(e, ids, n, nimages);
     free(ids);
     return positions;
@@ -351,6 +355,110 @@ engine_feed_rows(engine_feed *f, const float *rows, const int32_t *ids, int n)
     }
 }
 
+/*
+ * Feed a turn's ids with the image markers replaced by the images' rows, and remember the text ids
+ * for the repetition penalty. The images must be encoded.
+ */
+static void
+engine_feed_prompt(engine_feed *f, const int32_t *ids, size_t n, const int *slots, int nslots)
+{
+    engine *e = f->e;
+    int images = 0;
+    size_t run = 0;
+    for (size_t i = 0; i <= n; i++) {
+        int is_image = i < n && ids[i] == e->cfg.image_token && images < nslots;
+        if (i == n || is_image) {
+            if (i > run) {
+                engine_feed_rows(f, NULL, ids + run, (int)(i - run));
+                engine_seen_push(e, ids + run, i - run);
+            }
+            if (is_image) {
+                engine_feed_rows(f, e->images[slots[images]].features, NULL, e->cfg.vis_patches);
+                images++;
+            }
+            run = i + 1;
+        }
+    }
+}
+
+/* The contract's tail of a reply: its last id, then </s> unless the reply already ended with it. */
+static void
+engine_set_pending(engine *e, const chat_turn *t)
+{
+    int32_t last = t->nreply > 0 ? t->reply[t->nreply - 1] : -1;
+    e->npending = 0;
+    if (last >= 0)
+        e->pending[e->npending++] = last;
+    if (last != e->cfg.eos_id)
+        e->pending[e->npending++] = e->cfg.eos_id;
+}
+
+/*
+ * Sample up to max_tokens ids from e->logits (the prompt's last position), running each through the
+ * model before the next; the ids go to the last turn's reply.
+ */
+static void
+engine_generate(engine *e, int max_tokens, engine_token_fn fn, void *fn_ctx,
+                volatile int *cancel, engine_stats *st, double t0)
+{
+    engine_feed feed = {e, 0};
+    tokenizer_stream ts;
+    tokenizer_stream_init(&ts);
+    char piece[512];
+    int32_t last = -1;
+    double tfirst = 0;
+    st->stop = ENGINE_STOP_LENGTH;
+    for (int step = 0; step < max_tokens; step++) {
+        if (cancel != NULL && *cancel) {
+            st->stop = ENGINE_STOP_CANCEL;
+            break;
+        }
+        if (last >= 0) {
+            if (kvcache_length(e->kv) + 1 >= e->ctx) {
+                st->stop = ENGINE_STOP_CONTEXT;
+                break;
+            }
+            engine_feed_rows(&feed, NULL, &last, 1);
+            engine_feed_flush(&feed, 1);
+        }
+        int32_t id = sampler_sample(e->samp, e->logits, e->cfg.vocab, e->seen, e->nseen);
+        if (step == 0)
+            tfirst = engine_now_ms();
+        st->generated++;
+        engine_seen_push(e, &id, 1);
+        chat_push_reply(e->conv, id);
+        last = id;
+        size_t len = tokenizer_stream_push(&ts, e->tok, id, piece, sizeof piece);
+        int stop_asked = fn != NULL && fn(fn_ctx, id, piece, len) != 0;
+        if (id == e->cfg.eos_id || id == ENGINE_ENDOFTEXT) {
+            st->stop = ENGINE_STOP_EOS;
+            break;
+        }
+        if (stop_asked) {
+            st->stop = ENGINE_STOP_CANCEL;
+            break;
+        }
+    }
+    size_t len = tokenizer_stream_flush(&ts, piece, sizeof piece);
+    if (len > 0 && fn != NULL)
+        fn(fn_ctx, -1, piece, len);
+    if (st->generated > 0) {
+        st->first_token_ms = tfirst - t0;
+        st->decode_ms = engine_now_ms() - tfirst;
+    }
+    engine_set_pending(e, chat_turn_borrow(e->conv, chat_turns(e->conv) - 1));
+}
+
+/* Remember where the last prompt ended, so its reply can be generated again. */
+static void
+engine_mark_prompt_end(engine *e)
+{
+    e->last_prompt_end = kvcache_length(e->kv);
+    e->last_prompt_seen = e->nseen;
+    e->regen_ok = 1;
+    memcpy(e->prompt_logits, e->logits, (size_t)e->cfg.vocab * sizeof(float));
+}
+
 int
 engine_send(engine *e, const char *text, const int *slots, int nslots, int max_tokens,
             engine_token_fn fn, void *fn_ctx, volatile int *cancel, engine_stats *stats,
@@ -363,7 +471,7 @@ engine_send(engine *e, const char *text, const int *slots, int nslots, int max_t
         return log_cause(cause, "no tokenizer loaded");
 
     size_t n;
-    int32_t *ids = engine_turn_ids(e, text, nslots, &n);
+    int32_t *ids = engine_turn_ids(e, e->conv, chat_turns(e->conv), text, nslots, &n);
     int positions = engine_count_positions(e, ids, n, nslots);
     int used = kvcache_length(e->kv);
     int room = e->ctx - used;
@@ -395,102 +503,151 @@ engine_send(engine *e, const char *text, const int *slots, int nslots, int max_t
     st.reused = used;
     st.new_positions = positions;
     engine_feed feed = {e, 0};
-    int images = 0;
-    size_t run = 0;
-    for (size_t i = 0; i <= n; i++) {
-        int is_image = i < n && ids[i] == e->cfg.image_token && images < nslots;
-        if (i == n || is_image) {
-            if (i > run)
-                engine_feed_rows(&feed, NULL, ids + run, (int)(i - run));
-            if (is_image) {
-                engine_feed_rows(&feed, e->images[slots[images]].features, NULL,
-                                 e->cfg.vis_patches);
-                images++;
-            }
-            run = i + 1;
-        }
-    }
+    engine_feed_prompt(&feed, ids, n, slots, nslots);
     engine_feed_flush(&feed, 1);
-    st.prefill_ms = engine_now_ms() - tp;
-    memcpy(e->prompt_logits, e->logits, (size_t)e->cfg.vocab * sizeof(float));
-    for (size_t i = 0, k = 0; i < n; i++) {
-        if (ids[i] == e->cfg.image_token && (int)k < nslots) {
-            k++;
-            continue;
-        }
-        engine_seen_push(e, &ids[i], 1);
-    }
     free(ids);
     e->npending = 0;
+    st.prefill_ms = engine_now_ms() - tp;
+    engine_mark_prompt_end(e);
+    chat_add_turn(e->conv, text, slots, nslots);
 
-    /* generation: each sampled id runs through the model before the next is sampled */
-    tokenizer_stream ts;
-    tokenizer_stream_init(&ts);
-    char piece[512];
-    size_t reply_len = 0, reply_cap = 256;
-    char *reply = xmalloc(reply_cap);
-    int32_t last = -1;
-    double tfirst = 0;
-    st.stop = ENGINE_STOP_LENGTH;
-    for (int step = 0; step < max_tokens; step++) {
-        if (cancel != NULL && *cancel) {
-            st.stop = ENGINE_STOP_CANCEL;
+    engine_generate(e, max_tokens, fn, fn_ctx, cancel, &st, t0);
+    if (stats != NULL)
+        *stats = st;
+    return 0;
+}
+
+int
+engine_regen(engine *e, int max_tokens, engine_token_fn fn, void *fn_ctx, volatile int *cancel,
+             engine_stats *stats, char **cause)
+{
+    engine_stats st;
+    memset(&st, 0, sizeof st);
+    double t0 = engine_now_ms();
+    if (chat_turns(e->conv) == 0 || !e->regen_ok)
+        return log_cause(cause, "no reply to regenerate");
+    /* back to the end of the last prompt: its logits were kept, nothing runs again */
+    kvcache_truncate(e->kv, e->last_prompt_end);
+    e->nseen = e->last_prompt_seen;
+    e->npending = 0;
+    chat_clear_reply(e->conv);
+    memcpy(e->logits, e->prompt_logits, (size_t)e->cfg.vocab * sizeof(float));
+    st.reused = e->last_prompt_end;
+    engine_generate(e, max_tokens, fn, fn_ctx, cancel, &st, t0);
+    if (stats != NULL)
+        *stats = st;
+    return 0;
+}
+
+/* Positions the conversation c fills, with the pending tail of its last reply. */
+static int
+engine_chat_positions(engine *e, const chat *c)
+{
+    int total = 0;
+    for (int i = 0; i < chat_turns(c); i++) {
+        const chat_turn *t = chat_turn_borrow(c, i);
+        char *prompt = chat_prompt_new(c, i, t->text, t->nslots);
+        int32_t *ids = NULL;
+        size_t n = 0;
+        tokenizer_encode(e->tok, prompt, strlen(prompt), &ids, &n);
+        free(prompt);
+        total += engine_count_positions(e, ids, n, t->nslots);
+        free(ids);
+        int ended = t->nreply > 0 && t->reply[t->nreply - 1] == e->cfg.eos_id;
+        total += (int)t->nreply + (ended ? 0 : 1);
+    }
+    return total;
+}
+
+/* Positions a message needs as the next turn of c (one more for the reply's first token). */
+static int
+engine_message_positions(engine *e, const chat *c, const char *text, int nimages)
+{
+    char *prompt = chat_prompt_new(c, chat_turns(c), text, nimages);
+    int32_t *ids = NULL;
+    size_t n = 0;
+    tokenizer_encode(e->tok, prompt, strlen(prompt), &ids, &n);
+    free(prompt);
+    int positions = engine_count_positions(e, ids, n, nimages) + 1;
+    free(ids);
+    return positions;
+}
+
+int
+engine_plan_room(engine *e, const char *text, int nimages, engine_room_plan *plan, char **cause)
+{
+    memset(plan, 0, sizeof plan[0]);
+    if (e->tok == NULL)
+        return log_cause(cause, "no tokenizer loaded");
+    chat *c = chat_copy_new(e->conv);
+    int rc = 0;
+    /* the oldest images go first (729 positions each), then the oldest turns */
+    for (;;) {
+        int need = engine_chat_positions(e, c) + engine_message_positions(e, c, text, nimages);
+        plan->positions_after = need;
+        if (need <= e->ctx)
+            break;
+        if (chat_drop_oldest_image(c)) {
+            plan->images++;
+        } else if (chat_drop_oldest_turn(c)) {
+            plan->turns++;
+        } else {
+            if (nimages > 0)
+                rc = log_cause(cause,
+                               "the message needs %d positions (%d of them for %d image(s)) but "
+                               "the context holds %d",
+                               need, nimages * e->cfg.vis_patches, nimages, e->ctx);
+            else
+                rc = log_cause(cause, "the message needs %d positions but the context holds %d",
+                               need, e->ctx);
             break;
         }
-        if (last >= 0) {
-            if (kvcache_length(e->kv) + 1 >= e->ctx) {
-                st.stop = ENGINE_STOP_CONTEXT;
-                break;
-            }
-            engine_feed_rows(&feed, NULL, &last, 1);
+    }
+    chat_free(c);
+    if (rc != 0)
+        return -1;
+    return plan->images > 0 || plan->turns > 0;
+}
+
+int
+engine_make_room(engine *e, const engine_room_plan *plan, engine_stats *stats)
+{
+    engine_stats st;
+    memset(&st, 0, sizeof st);
+    double t0 = engine_now_ms();
+    for (int i = 0; i < plan->images; i++)
+        chat_drop_oldest_image(e->conv);
+    for (int i = 0; i < plan->turns; i++)
+        chat_drop_oldest_turn(e->conv);
+
+    /* rebuild the cache from what is kept; image embeddings are cached, never encoded again */
+    kvcache_truncate(e->kv, 0);
+    e->nseen = 0;
+    e->npending = 0;
+    e->regen_ok = 0;
+    engine_feed feed = {e, 0};
+    int nturns = chat_turns(e->conv);
+    for (int i = 0; i < nturns; i++) {
+        const chat_turn *t = chat_turn_borrow(e->conv, i);
+        size_t n;
+        int32_t *ids = engine_turn_ids(e, e->conv, i, t->text, t->nslots, &n);
+        for (int k = 0; k < t->nslots; k++)
+            st.images_encoded += engine_image_encode(e, t->slots[k]);
+        engine_feed_prompt(&feed, ids, n, t->slots, t->nslots);
+        free(ids);
+        if (i == nturns - 1) {
             engine_feed_flush(&feed, 1);
+            engine_mark_prompt_end(e);
         }
-        int32_t id = sampler_sample(e->samp, e->logits, e->cfg.vocab, e->seen, e->nseen);
-        if (step == 0)
-            tfirst = engine_now_ms();
-        st.generated++;
-        engine_seen_push(e, &id, 1);
-        last = id;
-        size_t len = tokenizer_stream_push(&ts, e->tok, id, piece, sizeof piece);
-        if (reply_len + len + 1 > reply_cap) {
-            reply_cap = (reply_len + len + 1) * 2;
-            reply = xrealloc(reply, reply_cap);
-        }
-        memcpy(reply + reply_len, piece, len);
-        reply_len += len;
-        int stop_asked = fn != NULL && fn(fn_ctx, id, piece, len) != 0;
-        if (id == e->cfg.eos_id || id == ENGINE_ENDOFTEXT) {
-            st.stop = ENGINE_STOP_EOS;
-            break;
-        }
-        if (stop_asked) {
-            st.stop = ENGINE_STOP_CANCEL;
-            break;
-        }
+        /* the reply's ids but the last, which stays pending as after a normal turn */
+        if (t->nreply > 1)
+            engine_feed_rows(&feed, NULL, t->reply, (int)t->nreply - 1);
+        engine_seen_push(e, t->reply, t->nreply);
+        engine_set_pending(e, t);
     }
-    size_t len = tokenizer_stream_flush(&ts, piece, sizeof piece);
-    if (len > 0) {
-        if (fn != NULL)
-            fn(fn_ctx, -1, piece, len);
-        if (reply_len + len + 1 > reply_cap)
-            reply = xrealloc(reply, reply_len + len + 1);
-        memcpy(reply + reply_len, piece, len);
-        reply_len += len;
-    }
-    reply[reply_len] = '\0';
-    if (st.generated > 0) {
-        st.first_token_ms = tfirst - t0;
-        st.decode_ms = engine_now_ms() - tfirst;
-    }
-
-    /* the sequence contract: the reply's ids, then </s> unless it already ended with it */
-    e->pending = xreallocarray(e->pending, 2, sizeof *e->pending);
-    if (last >= 0)
-        e->pending[e->npending++] = last;
-    if (last != e->cfg.eos_id)
-        e->pending[e->npending++] = e->cfg.eos_id;
-    chat_add_turn(e->conv, text, reply);
-    free(reply);
+    engine_feed_flush(&feed, 0);
+    st.new_positions = kvcache_length(e->kv);
+    st.prefill_ms = engine_now_ms() - t0;
     if (stats != NULL)
         *stats = st;
     return 0;
@@ -527,6 +684,7 @@ engine_clear(engine *e)
     chat_clear(e->conv);
     e->npending = 0;
     e->nseen = 0;
+    e->regen_ok = 0;
 }
 
 void

@@ -77,6 +77,31 @@ int engine_image_count(const engine *e);
 int engine_send(engine *e, const char *text, const int *slots, int nslots, int max_tokens,
                 engine_token_fn fn, void *fn_ctx, volatile int *cancel, engine_stats *stats,
                 char **cause);
+/*
+ * Generate the last reply again: the cache goes back to the end of the last prompt (nothing is run
+ * again) and the reply is sampled anew. -1 with *cause when there is no reply to regenerate.
+ */
+int engine_regen(engine *e, int max_tokens, engine_token_fn fn, void *fn_ctx, volatile int *cancel,
+                 engine_stats *stats, char **cause);
+
+/* What must leave the context for a message to fit: the oldest images first, then oldest turns. */
+typedef struct {
+    int images;          /* oldest images dropped */
+    int turns;           /* oldest turns dropped (after the images) */
+    int positions_after; /* positions used once the message is in */
+} engine_room_plan;
+
+/*
+ * Plan room for a message of text with nimages images: 0 when it fits as things are, 1 when plan
+ * says what must be dropped, -1 with *cause when it cannot fit even alone.
+ */
+int engine_plan_room(engine *e, const char *text, int nimages, engine_room_plan *plan,
+                     char **cause);
+/*
+ * Drop what plan says and rebuild the cache from the turns kept, reusing the cached image
+ * embeddings; stats gets the positions run and the time.
+ */
+int engine_make_room(engine *e, const engine_room_plan *plan, engine_stats *stats);
 /* Positions a message would need (its prompt plus what the last reply left pending). */
 int engine_positions_needed(engine *e, const char *text, int nimages);
 /* The logits at the last prompt position of the last turn (vocab floats, host). */

@@ -57,6 +57,7 @@ static const options_entry options_table[] = {
     {"backend", required_argument, OPT_BACKEND, "NAME", "auto, cpu or cuda (default auto)"},
     {"threads", required_argument, OPT_THREADS, "N", "CPU threads (default: all cores)"},
     {"context", required_argument, OPT_CONTEXT, "N", "context positions (default: the model's, 3072)"},
+    {"ctx", required_argument, OPT_CONTEXT, "N", "the same as --context"},
     {"script", required_argument, OPT_SCRIPT, "FILE", "run the lines of FILE as typed in the chat ('-': stdin)"},
     {"print-ids", no_argument, OPT_PRINT_IDS, NULL, "print each reply's token ids instead of its text"},
     {"stats", no_argument, OPT_STATS, NULL, "print each turn's positions and timings on stderr"},

@@ -99,6 +99,27 @@ run -m "$MODEL" --script "$WORK/set.txt" --print-ids
 grep -q 'set.txt:7: /set: unknown setting "bogus"' "$WORK/err"; ok $? "unknown /set names the file and line"
 [ "$rc" -eq 1 ]; ok $? "a script with a failed line exits with status 1"
 
+# /regen: greedy gives the same reply again, running no prompt positions
+printf 'Hello there\n/regen\n' >"$WORK/regen.txt"
+run -m "$MODEL" --script "$WORK/regen.txt" -n 6 --print-ids --stats
+[ "$rc" -eq 0 ] && [ "$(wc -l <"$WORK/out")" -eq 2 ] && [ "$(sed -n 1p "$WORK/out")" = "$(sed -n 2p "$WORK/out")" ]
+ok $? "/regen gives the same greedy reply"
+grep "turn:" "$WORK/err" | sed -n 2p | grep -q "new 0 positions"; ok $? "/regen ran no prompt positions"
+
+# a full context drops the oldest turns, says so, and the session goes on
+cat >"$WORK/full.txt" <<EOS
+/set max-tokens 0
+First question, a long one with many words in it.
+Second one.
+Third.
+/set max-tokens 3
+Describe everything you saw so far in great detail, please, with colours, shapes, positions and anything else that stands out.
+EOS
+run -m "$MODEL" --script "$WORK/full.txt" --ctx 90 --print-ids
+[ "$rc" -eq 0 ] && grep -q "context full: dropping the oldest 1 turn(s) to make room" "$WORK/err"
+ok $? "a full context drops the oldest turn with a notice"
+[ "$(sed -n 4p "$WORK/out" | wc -w)" -ge 1 ]; ok $? "the message after the drop is answered"
+
 # usage errors: status 2 and a message naming the option
 run -m "$MODEL" --temp abc -p hi
 [ "$rc" -eq 2 ] && grep -q -- '--temp: invalid value "abc"' "$WORK/err"; ok $? "bad --temp is a usage error"

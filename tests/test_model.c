@@ -261,6 +261,122 @@ check_sampling_and_limits(void)
     engine_free(e);
 }
 
+/* Greedy ids of one turn (at most max ids) into c; fails the test when the turn is refused. */
+static void
+send_turn(engine *e, const char *text, const int *slots, int nslots, int max, collected *c)
+{
+    char *cause = NULL;
+    c->n = 0;
+    if (engine_send(e, text, slots, nslots, max, collect, c, NULL, NULL, &cause) != 0) {
+        CHECK(0, "turn \"%s\" refused: %s", text, cause);
+        free(cause);
+    }
+}
+
+/* Same ids and prompt logits within tol after the same last turn on two engines. */
+static void
+check_same_turn(engine *a, engine *b, const char *what, collected *ca, collected *cb)
+{
+    int vocab = engine_config(a)->vocab;
+    testutil_close(what, engine_prompt_logits_borrow(a), engine_prompt_logits_borrow(b),
+                   (size_t)vocab, TOL_LOGITS);
+    int same = ca->n == cb->n && ca->n > 0;
+    for (int i = 0; same && i < ca->n; i++)
+        same = ca->ids[i] == cb->ids[i];
+    CHECK(same, "%s: the same greedy ids (%d and %d ids)", what, ca->n, cb->n);
+}
+
+/*
+ * /regen and the context policy. Replies of max 0 ids make a turn's content depend only on its text,
+ * so a conversation rebuilt after dropping can be compared with one that never had what was dropped.
+ */
+static void
+check_regen_and_room(void)
+{
+    char *cause = NULL;
+    collected a = {.n = 0}, b = {.n = 0};
+    engine_stats st;
+
+    /* greedy regeneration gives the same reply and runs nothing but the reply */
+    engine *e = open_engine(0);
+    send_turn(e, "Hello there", NULL, 0, 8, &a);
+    int used = engine_positions_used(e);
+    CHECK(engine_regen(e, 8, collect, &b, NULL, &st, &cause) == 0, "regen: %s", cause);
+    int same = a.n == b.n && a.n > 0;
+    for (int i = 0; same && i < a.n; i++)
+        same = a.ids[i] == b.ids[i];
+    CHECK(same, "greedy /regen gives the same %d ids (got %d)", a.n, b.n);
+    CHECK(st.new_positions == 0 && engine_positions_used(e) == used,
+          "regen ran no prompt positions (%d) and fills the same %d positions (%d)",
+          st.new_positions, used, engine_positions_used(e));
+    engine_clear(e);
+    CHECK(engine_regen(e, 8, NULL, NULL, NULL, NULL, &cause) != 0 && strstr(cause, "regenerate"),
+          "regen with no reply is refused: %s", cause);
+    free(cause);
+    cause = NULL;
+    engine_free(e);
+
+    /* an image dropped to make room: the same as a conversation that never had it */
+    engine *x = open_engine(900), *y = open_engine(900);
+    int slot = engine_image_add(x, testutil_fixture_path("images/grid384.png"), &cause);
+    CHECK(slot >= 0, "grid384.png loads");
+    send_turn(x, "Look at this.", &slot, 1, 0, &a);
+    send_turn(x, "And now?", NULL, 0, 0, &a);
+    engine_room_plan plan;
+    const char *long_text = "Describe everything you saw so far in great detail, please, with "
+                            "colours, shapes, positions and anything else that stands out.";
+    int fit = engine_plan_room(x, long_text, 1, &plan, &cause);
+    CHECK(fit == 1 && plan.images == 1 && plan.turns == 0,
+          "a second image needs the first one dropped (fit %d, %d images, %d turns)", fit,
+          plan.images, plan.turns);
+    engine_make_room(x, &plan, &st);
+    CHECK(st.images_encoded == 0, "the rebuild encoded no image (%d)", st.images_encoded);
+    int slot2 = engine_image_add(x, testutil_fixture_path("images/logo.png"), &cause);
+    send_turn(x, long_text, &slot2, 1, 6, &a);
+    int yslot = engine_image_add(y, testutil_fixture_path("images/logo.png"), &cause);
+    send_turn(y, "Look at this.", NULL, 0, 0, &b);
+    send_turn(y, "And now?", NULL, 0, 0, &b);
+    send_turn(y, long_text, &yslot, 1, 6, &b);
+    check_same_turn(x, y, "after dropping an image", &a, &b);
+    CHECK(engine_positions_used(x) == engine_positions_used(y), "same positions used (%d and %d)",
+          engine_positions_used(x), engine_positions_used(y));
+    engine_free(y);
+
+    engine_free(x);
+
+    /* then whole turns, the oldest first: the same as a conversation that began later */
+    const char *turns[3] = {"First question, a long one with many words in it.", "Second one.",
+                            "Third."};
+    x = open_engine(90);
+    for (int i = 0; i < 3; i++)
+        send_turn(x, turns[i], NULL, 0, 0, &a);
+    fit = engine_plan_room(x, long_text, 0, &plan, &cause);
+    CHECK(fit == 1 && plan.images == 0 && plan.turns >= 1 && plan.turns < 3 &&
+              plan.positions_after <= 90,
+          "a long message drops old turns (fit %d, %d images, %d turns, %d positions)", fit,
+          plan.images, plan.turns, plan.positions_after);
+    if (fit == 1) {
+        engine_make_room(x, &plan, NULL);
+        send_turn(x, long_text, NULL, 0, 4, &a);
+        y = open_engine(90);
+        for (int i = plan.turns; i < 3; i++)
+            send_turn(y, turns[i], NULL, 0, 0, &b);
+        send_turn(y, long_text, NULL, 0, 4, &b);
+        check_same_turn(x, y, "after dropping turns", &a, &b);
+        engine_free(y);
+    }
+    engine_free(x);
+
+    /* a message that cannot fit even alone is refused */
+    x = open_engine(100);
+    slot = engine_image_add(x, testutil_fixture_path("images/grid384.png"), &cause);
+    fit = engine_plan_room(x, "hi", 1, &plan, &cause);
+    CHECK(fit < 0 && cause != NULL && strstr(cause, "context holds 100"),
+          "an image in a 100-position context cannot fit: %s", fit < 0 ? cause : "(fits)");
+    free(cause);
+    engine_free(x);
+}
+
 int
 main(void)
 {
@@ -278,6 +394,7 @@ main(void)
     check_images(expected);
     check_cases(expected, cases);
     check_sampling_and_limits();
+    check_regen_and_room();
     json_decref(expected);
     json_decref(cases);
     return testutil_finish("test_model");
