@@ -247,6 +247,10 @@ main(int argc, char **argv)
         options_free(&opt);
         return 2;
     }
+    /* the chat shows config problems in its transcript; every other mode says them here */
+    if (opt.prompt != NULL || opt.script != NULL || opt.tokenize != NULL)
+        for (int i = 0; i < opt.nnotices; i++)
+            log_error("%s", opt.notices[i]);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGINT, main_on_sigint);
     if (opt.help) {

@@ -6,7 +6,9 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdarg.h>
 #include <string.h>
+#include <strings.h>
 
 #include "log.h"
 #include "options.h"
@@ -33,6 +35,12 @@ enum {
     OPT_PREPROCESS,
     OPT_OUT,
     OPT_VERSION,
+    OPT_IMAGE_MODE,
+    OPT_THEME,
+    OPT_NO_MOUSE,
+    OPT_CONFIG,
+    OPT_NO_CONFIG,
+    OPT_TEST_TOKEN_DELAY,
 };
 
 typedef struct {
@@ -40,36 +48,44 @@ typedef struct {
     int has_arg;
     int val;
     const char *arg;
-    const char *help;
+    const char *help;   /* NULL: not listed (test hooks) */
+    int in_config;      /* may be set in the config file */
 } options_entry;
 
 static const options_entry options_table[] = {
-    {"model", required_argument, 'm', "DIR", "model folder as downloaded from the hub"},
-    {"prompt", required_argument, 'p', "TEXT", "one-shot: reply on stdout, then exit ('-': read stdin)"},
-    {"image", required_argument, 'i', "FILE", "attach an image to the -p prompt (repeatable)"},
-    {"max-tokens", required_argument, 'n', "N", "reply length limit (default 512)"},
-    {"temp", required_argument, OPT_TEMP, "T", "sampling temperature (0: greedy, the default)"},
-    {"top-p", required_argument, OPT_TOP_P, "P", "nucleus sampling threshold (default 1: off)"},
-    {"top-k", required_argument, OPT_TOP_K, "K", "sample among the K best (default 0: off)"},
-    {"repeat-penalty", required_argument, OPT_REPEAT_PENALTY, "R", "penalty for ids already seen (default 1: off)"},
-    {"seed", required_argument, OPT_SEED, "S", "random seed (default: from the clock)"},
-    {"system", required_argument, OPT_SYSTEM, "TEXT", "replace the system prompt"},
-    {"backend", required_argument, OPT_BACKEND, "NAME", "auto, cpu or cuda (default auto)"},
-    {"threads", required_argument, OPT_THREADS, "N", "CPU threads (default: all cores)"},
-    {"context", required_argument, OPT_CONTEXT, "N", "context positions (default: the model's, 3072)"},
-    {"ctx", required_argument, OPT_CONTEXT, "N", "the same as --context"},
-    {"script", required_argument, OPT_SCRIPT, "FILE", "run the lines of FILE as typed in the chat ('-': stdin)"},
-    {"print-ids", no_argument, OPT_PRINT_IDS, NULL, "print each reply's token ids instead of its text"},
-    {"stats", no_argument, OPT_STATS, NULL, "print each turn's positions and timings on stderr"},
-    {"tokenize", required_argument, OPT_TOKENIZE, "TEXT", "print the token ids of TEXT and exit"},
-    {"dump-logits", required_argument, OPT_DUMP_LOGITS, "FILE", "with -p: write the last prompt position's logits"},
-    {"preprocess", required_argument, OPT_PREPROCESS, "IMAGE", "write the 384x384 image the model sees to --out"},
-    {"out", required_argument, OPT_OUT, "FILE.png", "output file of --preprocess"},
-    {"help", no_argument, 'h', NULL, "show this help"},
-    {"version", no_argument, OPT_VERSION, NULL, "show the version"},
+    {"model", required_argument, 'm', "DIR", "model folder as downloaded from the hub", 1},
+    {"prompt", required_argument, 'p', "TEXT", "one-shot: reply on stdout, then exit ('-': read stdin)", 0},
+    {"image", required_argument, 'i', "FILE", "attach an image to the -p prompt (repeatable)", 0},
+    {"max-tokens", required_argument, 'n', "N", "reply length limit (default 512)", 1},
+    {"temp", required_argument, OPT_TEMP, "T", "sampling temperature (0: greedy, the default)", 1},
+    {"top-p", required_argument, OPT_TOP_P, "P", "nucleus sampling threshold (default 1: off)", 1},
+    {"top-k", required_argument, OPT_TOP_K, "K", "sample among the K best (default 0: off)", 1},
+    {"repeat-penalty", required_argument, OPT_REPEAT_PENALTY, "R", "penalty for ids already seen (default 1: off)", 1},
+    {"seed", required_argument, OPT_SEED, "S", "random seed (default: from the clock)", 1},
+    {"system", required_argument, OPT_SYSTEM, "TEXT", "replace the system prompt", 1},
+    {"backend", required_argument, OPT_BACKEND, "NAME", "auto, cpu or cuda (default auto)", 1},
+    {"threads", required_argument, OPT_THREADS, "N", "CPU threads (default: all cores)", 1},
+    {"context", required_argument, OPT_CONTEXT, "N", "context positions (default: the model's, 3072)", 1},
+    {"ctx", required_argument, OPT_CONTEXT, "N", "the same as --context", 0},
+    {"script", required_argument, OPT_SCRIPT, "FILE", "run the lines of FILE as typed in the chat ('-': stdin)", 0},
+    {"print-ids", no_argument, OPT_PRINT_IDS, NULL, "print each reply's token ids instead of its text", 0},
+    {"stats", no_argument, OPT_STATS, NULL, "print each turn's positions and timings on stderr", 0},
+    {"tokenize", required_argument, OPT_TOKENIZE, "TEXT", "print the token ids of TEXT and exit", 0},
+    {"dump-logits", required_argument, OPT_DUMP_LOGITS, "FILE", "with -p: write the last prompt position's logits", 0},
+    {"preprocess", required_argument, OPT_PREPROCESS, "IMAGE", "write the 384x384 image the model sees to --out", 0},
+    {"out", required_argument, OPT_OUT, "FILE.png", "output file of --preprocess", 0},
+    {"image-mode", required_argument, OPT_IMAGE_MODE, "MODE", "images in the chat: auto, symbols, kitty, sixel or none", 1},
+    {"theme", required_argument, OPT_THEME, "NAME", "color theme (default, light, mono, ...)", 1},
+    {"no-mouse", no_argument, OPT_NO_MOUSE, NULL, "leave the mouse to the terminal (no wheel scrolling)", 1},
+    {"config", required_argument, OPT_CONFIG, "FILE", "read settings from FILE instead of the default config", 0},
+    {"no-config", no_argument, OPT_NO_CONFIG, NULL, "read no config file", 0},
+    {"test-token-delay", required_argument, OPT_TEST_TOKEN_DELAY, "MS", NULL, 0},
+    {"help", no_argument, 'h', NULL, "show this help", 0},
+    {"version", no_argument, OPT_VERSION, NULL, "show the version", 0},
 };
 
 #define OPTIONS_COUNT (sizeof options_table / sizeof options_table[0])
+_Static_assert(OPTIONS_COUNT <= sizeof(((options *)0)->given), "options.given is too small");
 
 void
 options_usage(FILE *f)
@@ -79,6 +95,8 @@ options_usage(FILE *f)
     for (size_t i = 0; i < OPTIONS_COUNT; i++) {
         const options_entry *o = &options_table[i];
         char lhs[64];
+        if (o->help == NULL)
+            continue;
         if (o->val < 256)
             snprintf(lhs, sizeof lhs, "-%c, --%s%s%s", o->val, o->name, o->arg ? " " : "",
                      o->arg ? o->arg : "");
@@ -90,31 +108,308 @@ options_usage(FILE *f)
 }
 
 static int
-options_number(const char *name, const char *s, double lo, double hi, double *out)
+options_number(const char *name, const char *s, double lo, double hi, double *out, char **cause)
 {
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (errno != 0 || end == s || *end != '\0' || !isfinite(v) || v < lo || v > hi) {
-        log_error("--%s: invalid value \"%s\" (expected a number from %g to %g)", name, s, lo, hi);
-        return -1;
-    }
+    if (errno != 0 || end == s || *end != '\0' || !isfinite(v) || v < lo || v > hi)
+        return log_cause(cause, "%s: invalid value \"%s\" (expected a number from %g to %g)", name,
+                         s, lo, hi);
     *out = v;
     return 0;
 }
 
 static int
-options_integer(const char *name, const char *s, long long lo, long long hi, long long *out)
+options_integer(const char *name, const char *s, long long lo, long long hi, long long *out,
+                char **cause)
 {
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi) {
-        log_error("--%s: invalid value \"%s\" (expected an integer from %lld to %lld)", name, s,
-                  lo, hi);
-        return -1;
-    }
+    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+        return log_cause(cause, "%s: invalid value \"%s\" (expected an integer from %lld to %lld)",
+                         name, s, lo, hi);
     *out = v;
+    return 0;
+}
+
+/* Apply option c with its argument (which must outlive opt). -1 with *cause for a bad value. */
+static int
+options_apply(options *opt, int c, const char *arg, char **cause)
+{
+    double d;
+    long long ll;
+    switch (c) {
+    case 'm':
+        opt->model_dir = arg;
+        break;
+    case 'p':
+        opt->prompt = arg;
+        break;
+    case 'i':
+        opt->images = xreallocarray(opt->images, (size_t)opt->nimages + 1, sizeof *opt->images);
+        opt->images[opt->nimages++] = arg;
+        break;
+    case 'n':
+        if (options_integer("max-tokens", arg, 0, INT_MAX, &ll, cause) != 0)
+            return -1;
+        opt->max_tokens = (int)ll;
+        break;
+    case OPT_TEMP:
+        if (options_number("temp", arg, 0, 100, &d, cause) != 0)
+            return -1;
+        opt->sampling.temp = (float)d;
+        break;
+    case OPT_TOP_P:
+        if (options_number("top-p", arg, 0, 1, &d, cause) != 0)
+            return -1;
+        opt->sampling.top_p = (float)d;
+        break;
+    case OPT_TOP_K:
+        if (options_integer("top-k", arg, 0, INT_MAX, &ll, cause) != 0)
+            return -1;
+        opt->sampling.top_k = (int)ll;
+        break;
+    case OPT_REPEAT_PENALTY:
+        if (options_number("repeat-penalty", arg, 0.01, 100, &d, cause) != 0)
+            return -1;
+        opt->sampling.repeat_penalty = (float)d;
+        break;
+    case OPT_SEED:
+        if (options_integer("seed", arg, 0, LLONG_MAX, &ll, cause) != 0)
+            return -1;
+        opt->sampling.seed = (uint64_t)ll;
+        opt->sampling.seed_set = 1;
+        break;
+    case OPT_SYSTEM:
+        opt->system = arg;
+        break;
+    case OPT_BACKEND:
+        if (backend_parse_choice(arg, &opt->backend) != 0)
+            return log_cause(cause, "backend: unknown backend \"%s\" (expected auto, cpu or cuda)",
+                             arg);
+        break;
+    case OPT_THREADS:
+        if (options_integer("threads", arg, 1, 1024, &ll, cause) != 0)
+            return -1;
+        opt->threads = (int)ll;
+        break;
+    case OPT_CONTEXT:
+        if (options_integer("context", arg, 16, 1 << 20, &ll, cause) != 0)
+            return -1;
+        opt->context = (int)ll;
+        break;
+    case OPT_SCRIPT:
+        opt->script = arg;
+        break;
+    case OPT_PRINT_IDS:
+        opt->print_ids = 1;
+        break;
+    case OPT_STATS:
+        opt->stats = 1;
+        break;
+    case OPT_TOKENIZE:
+        opt->tokenize = arg;
+        break;
+    case OPT_DUMP_LOGITS:
+        opt->dump_logits = arg;
+        break;
+    case OPT_PREPROCESS:
+        opt->preprocess = arg;
+        break;
+    case OPT_OUT:
+        opt->out = arg;
+        break;
+    case 'h':
+        opt->help = 1;
+        break;
+    case OPT_VERSION:
+        opt->version = 1;
+        break;
+    case OPT_IMAGE_MODE:
+        if (strcmp(arg, "auto") != 0 && strcmp(arg, "symbols") != 0 && strcmp(arg, "kitty") != 0 &&
+            strcmp(arg, "sixel") != 0 && strcmp(arg, "none") != 0)
+            return log_cause(cause, "image-mode: unknown mode \"%s\" (expected auto, symbols, kitty, "
+                                    "sixel or none)", arg);
+        opt->image_mode = arg;
+        break;
+    case OPT_THEME:
+        opt->theme = arg;
+        break;
+    case OPT_NO_MOUSE:
+        opt->no_mouse = 1;
+        break;
+    case OPT_CONFIG:
+        opt->config = arg;
+        break;
+    case OPT_NO_CONFIG:
+        opt->no_config = 1;
+        break;
+    case OPT_TEST_TOKEN_DELAY:
+        if (options_integer("test-token-delay", arg, 0, 60000, &ll, cause) != 0)
+            return -1;
+        opt->test_token_delay = (int)ll;
+        break;
+    default:
+        return log_cause(cause, "not a setting");
+    }
+    return 0;
+}
+
+/* Remember that option c came from the command line, so the config file leaves it alone. */
+static void
+options_mark_given(options *opt, int c)
+{
+    for (size_t i = 0; i < OPTIONS_COUNT; i++)
+        if (options_table[i].val == c)
+            opt->given[i] = 1;
+}
+
+/* Keep a string for as long as opt lives. */
+static const char *
+options_keep(options *opt, const char *s)
+{
+    opt->owned = xreallocarray(opt->owned, (size_t)opt->nowned + 1, sizeof *opt->owned);
+    opt->owned[opt->nowned] = xstrdup(s);
+    return opt->owned[opt->nowned++];
+}
+
+static void
+options_notice(options *opt, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+options_notice(options *opt, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *text = NULL;
+    if (vasprintf(&text, fmt, ap) < 0)
+        text = NULL;
+    va_end(ap);
+    if (text == NULL)
+        return;
+    opt->notices = xreallocarray(opt->notices, (size_t)opt->nnotices + 1, sizeof *opt->notices);
+    opt->notices[opt->nnotices++] = text;
+}
+
+/* A yes/no value of the config file; -1 when it is neither. */
+static int
+options_boolean(const char *s)
+{
+    static const char *const yes[] = {"yes", "on", "true", "1"}, *const no[] = {"no", "off", "false", "0"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(s, yes[i]) == 0)
+            return 1;
+        if (strcasecmp(s, no[i]) == 0)
+            return 0;
+    }
+    return -1;
+}
+
+/* One "name = value" or "bind KEY ACTION" line of the config file. */
+static void
+options_config_line(options *opt, const char *path, int lineno, char *line)
+{
+    char *p = line + strspn(line, " \t");
+    size_t len = strlen(p);
+    while (len > 0 && strchr(" \t\r\n", p[len - 1]) != NULL)
+        p[--len] = '\0';
+    if (*p == '\0' || *p == '#')
+        return;
+    size_t nlen = strcspn(p, " \t=");
+    char *value = p + nlen;
+    value += strspn(value, " \t");
+    if (*value == '=')
+        value += 1 + strspn(value + 1, " \t");
+    p[nlen] = '\0';
+    /* quotes around a value are for readability only */
+    len = strlen(value);
+    if (len >= 2 && (value[0] == '"' || value[0] == '\'') && value[len - 1] == value[0]) {
+        value[len - 1] = '\0';
+        value++;
+    }
+    if (strcmp(p, "bind") == 0) {
+        opt->bindings = xreallocarray(opt->bindings, (size_t)opt->nbindings + 1, sizeof *opt->bindings);
+        options_binding *b = &opt->bindings[opt->nbindings++];
+        b->spec = xstrdup(value);
+        b->where = xasprintf("%s:%d", path, lineno);
+        return;
+    }
+    for (size_t i = 0; i < OPTIONS_COUNT; i++) {
+        const options_entry *o = &options_table[i];
+        if (strcmp(o->name, p) != 0)
+            continue;
+        if (!o->in_config) {
+            options_notice(opt, "%s:%d: \"%s\" cannot be set in the config file", path, lineno, p);
+            return;
+        }
+        if (opt->given[i])
+            return; /* the command line wins */
+        char *cause = NULL;
+        if (o->has_arg == no_argument) {
+            int on = options_boolean(value);
+            if (on < 0) {
+                options_notice(opt, "%s:%d: %s: expected yes or no, not \"%s\"", path, lineno, p,
+                               value);
+                return;
+            }
+            if (on)
+                options_apply(opt, o->val, NULL, &cause);
+            return;
+        }
+        if (*value == '\0') {
+            options_notice(opt, "%s:%d: %s needs a value", path, lineno, p);
+            return;
+        }
+        if (options_apply(opt, o->val, options_keep(opt, value), &cause) != 0) {
+            options_notice(opt, "%s:%d: %s (the default is kept)", path, lineno, cause);
+            free(cause);
+        }
+        return;
+    }
+    options_notice(opt, "%s:%d: unknown setting \"%s\"", path, lineno, p);
+}
+
+/* The config file's path: --config, else $XDG_CONFIG_HOME/imp-chat/config. New string or NULL. */
+static char *
+options_config_path_new(const options *opt)
+{
+    if (opt->config != NULL)
+        return xstrdup(opt->config);
+    const char *xdg = getenv("XDG_CONFIG_HOME");
+    if (xdg != NULL && *xdg == '/')
+        return xasprintf("%s/imp-chat/config", xdg);
+    const char *home = getenv("HOME");
+    if (home == NULL || *home == '\0')
+        return NULL;
+    return xasprintf("%s/.config/imp-chat/config", home);
+}
+
+/* Read the config file; its problems become notices and the defaults stay. -1: --config unreadable. */
+static int
+options_load_config(options *opt)
+{
+    char *path = options_config_path_new(opt);
+    if (path == NULL)
+        return 0;
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        int missing_default = opt->config == NULL && errno == ENOENT;
+        if (!missing_default)
+            log_error("%s: %s (config file)", path, strerror(errno));
+        free(path);
+        return missing_default ? 0 : -1;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    int lineno = 0;
+    while (getline(&line, &cap, f) >= 0)
+        options_config_line(opt, path, ++lineno, line);
+    free(line);
+    fclose(f);
+    opt->config_path = options_keep(opt, path);
+    free(path);
     return 0;
 }
 
@@ -142,105 +437,24 @@ options_parse(options *opt, int argc, char **argv)
 
     opterr = 0;
     int c;
-    double d;
-    long long ll;
     while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
-        switch (c) {
-        case 'm':
-            opt->model_dir = optarg;
-            break;
-        case 'p':
-            opt->prompt = optarg;
-            break;
-        case 'i':
-            opt->images = xreallocarray(opt->images, (size_t)opt->nimages + 1, sizeof *opt->images);
-            opt->images[opt->nimages++] = optarg;
-            break;
-        case 'n':
-            if (options_integer("max-tokens", optarg, 0, INT_MAX, &ll) != 0)
-                return -1;
-            opt->max_tokens = (int)ll;
-            break;
-        case OPT_TEMP:
-            if (options_number("temp", optarg, 0, 100, &d) != 0)
-                return -1;
-            opt->sampling.temp = (float)d;
-            break;
-        case OPT_TOP_P:
-            if (options_number("top-p", optarg, 0, 1, &d) != 0)
-                return -1;
-            opt->sampling.top_p = (float)d;
-            break;
-        case OPT_TOP_K:
-            if (options_integer("top-k", optarg, 0, INT_MAX, &ll) != 0)
-                return -1;
-            opt->sampling.top_k = (int)ll;
-            break;
-        case OPT_REPEAT_PENALTY:
-            if (options_number("repeat-penalty", optarg, 0.01, 100, &d) != 0)
-                return -1;
-            opt->sampling.repeat_penalty = (float)d;
-            break;
-        case OPT_SEED:
-            if (options_integer("seed", optarg, 0, LLONG_MAX, &ll) != 0)
-                return -1;
-            opt->sampling.seed = (uint64_t)ll;
-            opt->sampling.seed_set = 1;
-            break;
-        case OPT_SYSTEM:
-            opt->system = optarg;
-            break;
-        case OPT_BACKEND:
-            if (backend_parse_choice(optarg, &opt->backend) != 0) {
-                log_error("--backend: unknown backend \"%s\" (expected auto, cpu or cuda)", optarg);
-                return -1;
-            }
-            break;
-        case OPT_THREADS:
-            if (options_integer("threads", optarg, 1, 1024, &ll) != 0)
-                return -1;
-            opt->threads = (int)ll;
-            break;
-        case OPT_CONTEXT:
-            if (options_integer("context", optarg, 16, 1 << 20, &ll) != 0)
-                return -1;
-            opt->context = (int)ll;
-            break;
-        case OPT_SCRIPT:
-            opt->script = optarg;
-            break;
-        case OPT_PRINT_IDS:
-            opt->print_ids = 1;
-            break;
-        case OPT_STATS:
-            opt->stats = 1;
-            break;
-        case OPT_TOKENIZE:
-            opt->tokenize = optarg;
-            break;
-        case OPT_DUMP_LOGITS:
-            opt->dump_logits = optarg;
-            break;
-        case OPT_PREPROCESS:
-            opt->preprocess = optarg;
-            break;
-        case OPT_OUT:
-            opt->out = optarg;
-            break;
-        case 'h':
-            opt->help = 1;
-            break;
-        case OPT_VERSION:
-            opt->version = 1;
-            break;
-        case ':':
+        char *cause = NULL;
+        if (c == ':') {
             log_error("option %s needs a value", argv[optind - 1]);
             return -1;
-        default:
-            log_error("unknown option %s (see imp-chat --help)", argv[optind - 1]);
+        }
+        if (c == '?' || options_apply(opt, c, optarg, &cause) != 0) {
+            if (cause != NULL)
+                log_error("--%s", cause);
+            else
+                log_error("unknown option %s (see imp-chat --help)", argv[optind - 1]);
+            free(cause);
             return -1;
         }
+        options_mark_given(opt, c);
     }
+    if (!opt->no_config && options_load_config(opt) != 0)
+        return -1;
     if (optind < argc) {
         log_error("unexpected argument \"%s\" (quote a prompt and pass it with -p)", argv[optind]);
         return -1;
@@ -269,4 +483,15 @@ options_free(options *opt)
 {
     free(opt->images);
     opt->images = NULL;
+    for (int i = 0; i < opt->nowned; i++)
+        free(opt->owned[i]);
+    free(opt->owned);
+    for (int i = 0; i < opt->nnotices; i++)
+        free(opt->notices[i]);
+    free(opt->notices);
+    for (int i = 0; i < opt->nbindings; i++) {
+        free(opt->bindings[i].spec);
+        free(opt->bindings[i].where);
+    }
+    free(opt->bindings);
 }

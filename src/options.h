@@ -7,6 +7,12 @@
 #include "backend.h"
 #include "sampler.h"
 
+/* A "bind KEY ACTION" line of the config file, checked by the interface that knows the actions. */
+typedef struct {
+    char *spec;  /* "KEY ACTION" */
+    char *where; /* "FILE:LINE" */
+} options_binding;
+
 typedef struct {
     const char *model_dir;
     const char *prompt;
@@ -27,10 +33,25 @@ typedef struct {
     const char *out;
     int help;
     int version;
+    const char *image_mode; /* NULL: auto */
+    const char *theme;      /* NULL: default */
+    int no_mouse;
+    const char *config;     /* --config FILE */
+    int no_config;
+    int test_token_delay;   /* ms between tokens, for interface tests */
+
+    const char *config_path; /* the config file read, or NULL */
+    char **notices;          /* problems in the config file, one line each */
+    int nnotices;
+    options_binding *bindings;
+    int nbindings;
+    unsigned char given[64]; /* table entries given on the command line */
+    char **owned;
+    int nowned;
 } options;
 
 /*
- * Parse argv into opt. Returns 0, or -1 after printing a usage error naming the option (exit
+ * Parse argv into opt, then read the config file for what the command line left unset. Returns 0, or -1 after printing a usage error naming the option (exit
  * status 2 is the caller's).
  */
 int options_parse(options *opt, int argc, char **argv);

@@ -120,6 +120,27 @@ run -m "$MODEL" --script "$WORK/full.txt" --ctx 90 --print-ids
 ok $? "a full context drops the oldest turn with a notice"
 [ "$(sed -n 4p "$WORK/out" | wc -w)" -ge 1 ]; ok $? "the message after the drop is answered"
 
+# the config file: settings apply unless the command line gives them; problems are notices
+mkdir -p "$WORK/cfg/imp-chat"
+cat >"$WORK/cfg/imp-chat/config" <<EOS
+# comment
+max-tokens = 2
+temp: 0.5
+bogus-setting = 1
+top-k = many
+prompt = hi
+EOS
+XDG_CONFIG_HOME="$WORK/cfg" run -m "$MODEL" -p "Hello" --print-ids
+[ "$rc" -eq 0 ] && [ "$(wc -w <"$WORK/out")" -le 2 ]; ok $? "config max-tokens applies"
+grep -q 'config:3: unknown setting "temp:"' "$WORK/err" && grep -q 'config:4: unknown setting "bogus-setting"' "$WORK/err"
+ok $? "unknown config settings name the file and line"
+grep -q 'config:5: top-k: invalid value "many"' "$WORK/err"; ok $? "a bad config value names the file and line"
+grep -q 'config:6: "prompt" cannot be set in the config file' "$WORK/err"; ok $? "one-shot options stay out of the config"
+XDG_CONFIG_HOME="$WORK/cfg" run -m "$MODEL" -p "Hello" --print-ids -n 5
+[ "$rc" -eq 0 ] && [ "$(wc -w <"$WORK/out")" -ge 3 ] || grep -q 50295 "$WORK/out"; ok $? "the command line wins over the config"
+run -m "$MODEL" -p "Hello" --config "$WORK/no-such-config"
+[ "$rc" -eq 2 ] && grep -q "no-such-config: No such file" "$WORK/err"; ok $? "a missing --config file is an error"
+
 # usage errors: status 2 and a message naming the option
 run -m "$MODEL" --temp abc -p hi
 [ "$rc" -eq 2 ] && grep -q -- '--temp: invalid value "abc"' "$WORK/err"; ok $? "bad --temp is a usage error"
