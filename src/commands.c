@@ -169,8 +169,8 @@ commands_path_new(const char *arg)
     return p;
 }
 
-static int
-commands_set(commands_state *st, const char *args, char **cause)
+int
+commands_parse_set(const char *args, sampler_params *p, int *max_tokens, char **cause)
 {
     char key[32];
     const char *value;
@@ -195,22 +195,32 @@ commands_set(commands_state *st, const char *args, char **cause)
     if (!known)
         return log_cause(cause, "/set: unknown setting \"%s\" (max-tokens, temp, top-p, top-k, "
                                 "repeat-penalty, seed)", key);
-    sampler_params p = *engine_sampling_borrow(st->eng);
     if (strcmp(key, "max-tokens") == 0 && v >= 0 && v <= 1e9 && v == floor(v))
-        st->max_tokens = (int)v;
+        *max_tokens = (int)v;
     else if (strcmp(key, "temp") == 0 && v >= 0 && v <= 100)
-        p.temp = (float)v;
+        p->temp = (float)v;
     else if (strcmp(key, "top-p") == 0 && v >= 0 && v <= 1)
-        p.top_p = (float)v;
+        p->top_p = (float)v;
     else if (strcmp(key, "top-k") == 0 && v >= 0 && v <= 1e9 && v == floor(v))
-        p.top_k = (int)v;
+        p->top_k = (int)v;
     else if (strcmp(key, "repeat-penalty") == 0 && v >= 0.01 && v <= 100)
-        p.repeat_penalty = (float)v;
+        p->repeat_penalty = (float)v;
     else if (strcmp(key, "seed") == 0 && v >= 0 && v == floor(v)) {
-        p.seed = (uint64_t)v;
-        p.seed_set = 1;
+        p->seed = (uint64_t)v;
+        p->seed_set = 1;
     } else
         return log_cause(cause, "/set %s: %s is out of range", key, value);
+    return 0;
+}
+
+static int
+commands_set(commands_state *st, const char *args, char **cause)
+{
+    sampler_params p = *engine_sampling_borrow(st->eng);
+    int max_tokens = st->max_tokens;
+    if (commands_parse_set(args, &p, &max_tokens, cause) != 0)
+        return -1;
+    st->max_tokens = max_tokens;
     engine_set_sampling(st->eng, &p);
     return 0;
 }

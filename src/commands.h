@@ -30,6 +30,11 @@ int commands_run_line(commands_state *st, const char *line, char **cause);
 /* Send text with the staged images and write the reply; -1 with *cause when it could not run. */
 int commands_send(commands_state *st, const char *text, char **cause);
 
+/*
+ * Parse "/set NAME VALUE" arguments into p or *max_tokens; -1 with *cause (naming the setting) when
+ * the name or value is bad, and nothing changes then.
+ */
+int commands_parse_set(const char *args, sampler_params *p, int *max_tokens, char **cause);
 /* "the oldest N image(s) and the oldest M turn(s)": what a plan drops, for messages. New string. */
 char *commands_room_text_new(const engine_room_plan *plan);
 

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <locale.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "log.h"
 #include "options.h"
 #include "tokenizer.h"
+#include "ui.h"
 #include "xmalloc.h"
 
 static volatile int main_cancel;
@@ -111,8 +113,9 @@ main_read_stdin(void)
     return buf;
 }
 
+/* Load the model; the backend's note is printed, or handed to the caller when note_out is set. */
 static engine *
-main_engine_new(const options *opt)
+main_engine_new(const options *opt, char **note_out)
 {
     engine_options eo = {
         .model_dir = opt->model_dir, .backend = opt->backend, .threads = opt->threads,
@@ -122,6 +125,10 @@ main_engine_new(const options *opt)
     if (main_check_model_dir(opt->model_dir) != 0)
         return NULL;
     engine *e = engine_new(&eo, &note, &cause);
+    if (note != NULL && note_out != NULL && e != NULL) {
+        *note_out = note;
+        note = NULL;
+    }
     if (note != NULL) {
         log_error("%s", note);
         free(note);
@@ -156,7 +163,7 @@ main_write_logits(const engine *e, const char *path)
 static int
 main_oneshot(const options *opt)
 {
-    engine *e = main_engine_new(opt);
+    engine *e = main_engine_new(opt, NULL);
     if (e == NULL)
         return 1;
     commands_state st;
@@ -191,7 +198,7 @@ main_oneshot(const options *opt)
 static int
 main_session(const options *opt, FILE *in, const char *name, int interactive)
 {
-    engine *e = main_engine_new(opt);
+    engine *e = main_engine_new(opt, NULL);
     if (e == NULL)
         return 1;
     commands_state st;
@@ -238,11 +245,30 @@ main_session(const options *opt, FILE *in, const char *name, int interactive)
     return failed && !interactive ? 1 : 0;
 }
 
+/* The full-screen chat. */
+static int
+main_chat(const options *opt)
+{
+    char *note = NULL;
+    if (opt->model_dir != NULL)
+        fprintf(stderr, "imp-chat: loading %s ...\n", opt->model_dir);
+    engine *e = main_engine_new(opt, &note);
+    if (e == NULL)
+        return 1;
+    int rc = ui_run(opt, e, note);
+    free(note);
+    engine_free(e);
+    return rc;
+}
+
 int
 main(int argc, char **argv)
 {
     options opt;
     int rc;
+    /* wide characters for the chat, but numbers are always written with a '.' */
+    setlocale(LC_ALL, "");
+    setlocale(LC_NUMERIC, "C");
     if (options_parse(&opt, argc, argv) != 0) {
         options_free(&opt);
         return 2;
@@ -275,9 +301,11 @@ main(int argc, char **argv)
             if (in != stdin)
                 fclose(in);
         }
+    } else if (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)) {
+        rc = main_chat(&opt);
     } else {
-        /* line-based chat on the terminal until the full-screen interface is built */
-        rc = main_session(&opt, stdin, "stdin", isatty(STDIN_FILENO));
+        /* no terminal to draw on: lines in, replies out, as in --script */
+        rc = main_session(&opt, stdin, "stdin", 0);
     }
     options_free(&opt);
     return rc;

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -13,9 +14,9 @@ struct threadpool {
     pthread_mutex_t lock;
     pthread_cond_t start;
     pthread_cond_t done;
-    unsigned long generation; /* bumped for every job so workers see each job once */
-    int pending;              /* workers still running the current job */
-    int stopping;
+    atomic_ulong generation; /* bumped for every job so workers see each job once */
+    atomic_int pending;      /* workers still running the current job */
+    atomic_int stopping;
     /* the current job */
     threadpool_fn fn;
     void *ctx;
@@ -27,6 +28,22 @@ typedef struct {
     threadpool *pool;
     int index;
 } threadpool_worker_arg;
+
+/*
+ * Waits spin this many rounds before sleeping: a decode step runs hundreds of short jobs back to
+ * back, and waking a sleeping thread costs tens of microseconds each time (more in a VM).
+ */
+#define THREADPOOL_SPIN 20000
+
+static inline void
+threadpool_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
 
 static void
 threadpool_do_share(threadpool *pool, int index)
@@ -49,22 +66,30 @@ threadpool_worker(void *arg)
     unsigned long seen = 0;
     free(wa);
     for (;;) {
-        pthread_mutex_lock(&pool->lock);
-        while (!pool->stopping && pool->generation == seen)
-            pthread_cond_wait(&pool->start, &pool->lock);
-        if (pool->stopping) {
-            pthread_mutex_unlock(&pool->lock);
-            return NULL;
+        for (int spin = 0; spin < THREADPOOL_SPIN; spin++) {
+            if (atomic_load_explicit(&pool->generation, memory_order_acquire) != seen ||
+                atomic_load_explicit(&pool->stopping, memory_order_relaxed))
+                break;
+            threadpool_relax();
         }
-        seen = pool->generation;
-        pthread_mutex_unlock(&pool->lock);
+        if (atomic_load_explicit(&pool->generation, memory_order_acquire) == seen) {
+            pthread_mutex_lock(&pool->lock);
+            while (!atomic_load(&pool->stopping) && atomic_load(&pool->generation) == seen)
+                pthread_cond_wait(&pool->start, &pool->lock);
+            pthread_mutex_unlock(&pool->lock);
+        }
+        if (atomic_load(&pool->stopping))
+            return NULL;
+        seen = atomic_load_explicit(&pool->generation, memory_order_acquire);
 
         threadpool_do_share(pool, index);
 
-        pthread_mutex_lock(&pool->lock);
-        if (--pool->pending == 0)
+        if (atomic_fetch_sub_explicit(&pool->pending, 1, memory_order_acq_rel) == 1) {
+            /* under the lock, so a caller about to sleep cannot miss it */
+            pthread_mutex_lock(&pool->lock);
             pthread_cond_signal(&pool->done);
-        pthread_mutex_unlock(&pool->lock);
+            pthread_mutex_unlock(&pool->lock);
+        }
     }
 }
 
@@ -101,7 +126,7 @@ threadpool_free(threadpool *pool)
     if (pool == NULL)
         return;
     pthread_mutex_lock(&pool->lock);
-    pool->stopping = 1;
+    atomic_store(&pool->stopping, 1);
     pthread_cond_broadcast(&pool->start);
     pthread_mutex_unlock(&pool->lock);
     for (int i = 1; i < pool->nthreads; i++)
@@ -138,15 +163,21 @@ threadpool_run(threadpool *pool, size_t n, size_t min_chunk, threadpool_fn fn, v
     pool->ctx = ctx;
     pool->n = n;
     pool->chunk = chunk;
-    pool->pending = pool->nthreads - 1;
-    pool->generation++;
+    atomic_store_explicit(&pool->pending, pool->nthreads - 1, memory_order_relaxed);
+    /* the release publishes the job's fields to workers that spin without the lock */
+    atomic_fetch_add_explicit(&pool->generation, 1, memory_order_release);
     pthread_cond_broadcast(&pool->start);
     pthread_mutex_unlock(&pool->lock);
 
     threadpool_do_share(pool, 0);
 
+    for (int spin = 0; spin < THREADPOOL_SPIN; spin++) {
+        if (atomic_load_explicit(&pool->pending, memory_order_acquire) == 0)
+            return;
+        threadpool_relax();
+    }
     pthread_mutex_lock(&pool->lock);
-    while (pool->pending > 0)
+    while (atomic_load_explicit(&pool->pending, memory_order_acquire) > 0)
         pthread_cond_wait(&pool->done, &pool->lock);
     pthread_mutex_unlock(&pool->lock);
 }

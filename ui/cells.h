@@ -20,6 +20,8 @@ enum {
     CELL_UNDERLINE = 1 << 2,
     CELL_REVERSE = 1 << 3,
     CELL_DIM = 1 << 4,
+    /* the top-left cell of an image drawn in an overlay step; fg holds the image's number */
+    CELL_IMAGE_MARK = 1 << 7,
 };
 
 /* One screen column. A wide character's right half is a cell with ch[0] == 0. */

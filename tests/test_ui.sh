@@ -1,0 +1,133 @@
+#!/bin/sh
+# The chat on the tiny fixture model inside a private, detached tmux server of fixed size: the
+# screen text after start-up, /image, a reply, Ctrl-C, a resize, a full context and /quit.
+. "$(dirname "$0")/lib.sh"
+
+command -v tmux >/dev/null 2>&1 || { echo "tmux is not installed: skipped"; exit 77; }
+
+SOCK="$WORK/tmux.sock"
+tm() { tmux -S "$SOCK" -f /dev/null "$@"; }
+trap 'tm kill-server 2>/dev/null; rm -rf "$WORK"' EXIT
+
+# start ARGS...: a new session running imp-chat ARGS in a 100x30 window; the pane stays after exit.
+start() {
+    tm kill-server 2>/dev/null
+    printf '%s\n' "$@" >"$WORK/args"
+    cat >"$WORK/run.sh" <<EOS
+#!/bin/sh
+"$IMP_CHAT" -m "$MODEL" --backend cpu --threads 1 --image-mode symbols "\$@" 2>"$WORK/stderr"
+echo "EXITED:\$?"
+stty -a >"$WORK/stty.after" 2>&1
+sleep 60
+EOS
+    chmod +x "$WORK/run.sh"
+    stty -a </dev/null >/dev/null 2>&1
+    tm new-session -d -x 100 -y 30 -e TERM=tmux-256color -e LANG=C.UTF-8 -e LC_ALL=C.UTF-8 \
+        -e XDG_CONFIG_HOME="$WORK/config" "$WORK/run.sh" "$@"
+}
+
+screen() { tm capture-pane -p -t 0; }
+
+# wait_for TEXT [SECONDS]: poll the screen until TEXT shows; 1 on time-out (screen in $WORK/screen).
+wait_for() {
+    i=0
+    limit=$(( ${2:-20} * 10 ))
+    while [ $i -lt $limit ]; do
+        screen >"$WORK/screen" 2>/dev/null
+        grep -qF -- "$1" "$WORK/screen" && return 0
+        sleep 0.1
+        i=$((i + 1))
+    done
+    echo "--- screen while waiting for: $1" >&2
+    cat "$WORK/screen" >&2
+    return 1
+}
+
+type_line() { tm send-keys -t 0 -l -- "$1"; tm send-keys -t 0 Enter; }
+
+# --- start-up screen
+start
+wait_for "F1 help"; ok $? "start-up: the status line shows"
+grep -q "imp-chat .*on the cpu backend" "$WORK/screen"; ok $? "start-up: the welcome names the backend"
+grep -q "^> " "$WORK/screen"; ok $? "start-up: the input prompt"
+grep -q "ctx 0/3072" "$WORK/screen"; ok $? "start-up: the context budget"
+
+# --- a question gets the fixture's greedy reply
+type_line "/set max-tokens 12"
+type_line "What is the capital of France?"
+wait_for "agreed Purchaseppyhra GOODMANDesign Heroic seensis minedabbage"
+ok $? "the text question gets the expected greedy reply"
+wait_for "reused 0 new"; ok $? "the status line shows the turn's numbers"
+
+# --- /image stages a preview in the tray, then goes with the next message
+type_line "/image $IMAGES/grid384.png"
+wait_for "729 positions"; ok $? "/image: the tray shows the cost"
+grep -q "grid384.png" "$WORK/screen"; ok $? "/image: the tray shows the file name"
+grep -q "384x384 px" "$WORK/screen"; ok $? "/image: the tray shows the pixel size"
+grep -q "[▀▄█▌▐▖▗▘▝▚▞▙▛▜▟]" "$WORK/screen"; ok $? "/image: the preview is drawn with block symbols"
+type_line "/image $WORK/no-such.png"
+wait_for "no-such.png"; ok $? "a missing image is reported"
+grep "no-such.png" "$WORK/screen" | grep -q "No such file"; ok $? "the error says why"
+type_line "What is in the picture?"
+wait_for "[1] grid384.png, 384x384, 729 positions"; ok $? "the image shows in the transcript with its caption"
+wait_for "(1 image)"; ok $? "the context budget counts the image"
+
+# --- /quit restores the terminal
+type_line "/quit"
+wait_for "EXITED:0"; ok $? "/quit exits with status 0"
+[ "$(tm display -p -t 0 '#{alternate_on}')" = "0" ]; ok $? "the alternate screen is left"
+grep -q " icanon " "$WORK/stty.after" && grep -q " echo " "$WORK/stty.after"
+ok $? "the terminal modes are restored (canonical input, echo)"
+
+# --- Ctrl-C stops a slow reply; the partial reply stays, marked; Ctrl-C when idle does not quit
+start --test-token-delay 400 -n 200
+wait_for "F1 help"
+type_line "Tell me a long story."
+wait_for "replying"; ok $? "a slow reply is under way"
+sleep 1
+tm send-keys -t 0 C-c
+wait_for "imp  stopped"; ok $? "Ctrl-C stops the reply and marks it"
+wait_for "F1 help"; ok $? "the chat is ready again"
+tm send-keys -t 0 C-c
+wait_for "Ctrl-D on an empty line"; ok $? "Ctrl-C at the prompt does not quit"
+
+# --- a resize re-wraps the transcript
+tm resize-window -t 0 -x 60 -y 20
+sleep 0.5
+screen >"$WORK/screen"
+awk '{ if (length($0) > 60) bad = 1 } END { exit bad }' "$WORK/screen"; ok $? "after a resize no line is wider than 60"
+grep -q "Tell me a long story" "$WORK/screen" || grep -q "stopped" "$WORK/screen"
+ok $? "after a resize the transcript is still shown"
+tm send-keys -t 0 C-d
+wait_for "EXITED:0"; ok $? "Ctrl-D on an empty line quits"
+
+# --- a full context: asked first, then the oldest turn goes, and the transcript says so
+start --ctx 90
+wait_for "F1 help"
+type_line "/set max-tokens 0"
+type_line "First question, a long one with many words in it."
+type_line "Second one."
+type_line "Third."
+sleep 0.5
+type_line "Describe everything you saw so far in great detail, please, with colours, shapes, positions and anything else that stands out."
+wait_for "sending drops the oldest 1 turn(s) (Enter sends"; ok $? "a message that does not fit asks first"
+tm send-keys -t 0 Enter
+wait_for "dropped the oldest 1 turn(s)"; ok $? "the drop is told in the transcript"
+wait_for "(dropped from the context)"; ok $? "the dropped turn is marked"
+type_line "/image $IMAGES/grid384.png"
+type_line "And this?"
+wait_for "context holds 90"; ok $? "an image that cannot fit at all is refused with the numbers"
+type_line "/quit"
+wait_for "EXITED:0"
+
+# --- escape sequences in file names are shown, never sent to the terminal
+start
+wait_for "F1 help"
+bad="$WORK/bad$(printf '\033')[31mname.png"
+cp "$IMAGES/not-an-image.png" "$bad"
+type_line "/image $bad"
+wait_for "^[[31mname.png"; ok $? "an escape in a file name shows as ^["
+type_line "/quit"
+wait_for "EXITED:0"
+
+finish
