@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cells.h"
+#include "input.h"
 #include "sanitize.h"
 #include "testutil.h"
 #include "textview.h"
@@ -378,6 +379,16 @@ test_sanitize_fuzz(void)
         if (!bad && (strstr(s, "\xc2\x9b") != NULL || strstr(s, "\xe2\x80\xae") != NULL))
             bad = !CHECK(0, "sanitize_string_new left a C1 CSI or a bidi override");
         free(s);
+
+        input *in = input_new();
+        input_insert_text(in, z, strlen(z));
+        int row, col;
+        cell_lines_init(&l);
+        input_layout(in, st.width, 5, &l, &row, &col);
+        if (!bad)
+            bad = !test_cells_safe("fuzzed input", &l, st.width);
+        cell_lines_free(&l);
+        input_free(in);
         free(z);
     }
     CHECK(!bad, "fuzzed text stays safe");
@@ -630,6 +641,288 @@ test_streaming(void)
     cell_lines_free(&b);
 }
 
+/* ------------------------------------------------------------------ input */
+
+static void
+test_input_text(input *in, const char *what, const char *want, size_t cursor)
+{
+    char *t = input_text_new(in);
+    CHECK(strcmp(t, want) == 0 && input_cursor(in) == cursor,
+          "%s: text \"%s\" cursor %zu, want \"%s\" cursor %zu", what, t, input_cursor(in), want,
+          cursor);
+    free(t);
+}
+
+static void
+test_input_editing(void)
+{
+    input *in = input_new();
+    const wchar_t typed[] = L"héllo";
+    for (size_t i = 0; i < wcslen(typed); i++)
+        input_insert_char(in, typed[i]);
+    test_input_text(in, "typed", "héllo", 5);
+    CHECK(input_insert_char(in, 0x1b) == 0 && input_insert_char(in, 0x9b) == 0 &&
+              input_insert_char(in, 0x07) == 0,
+          "controls are not inserted");
+    input_insert_char(in, '\r');
+    test_input_text(in, "\\r is a newline", "héllo\n", 6);
+    input_delete_backward(in);
+
+    input_set_text(in, "foo bar-baz qux");
+    input_move_word_left(in);
+    test_input_text(in, "word left", "foo bar-baz qux", 12);
+    input_move_word_left(in);
+    test_input_text(in, "word left over -", "foo bar-baz qux", 8);
+    input_move_start(in);
+    CHECK(input_move_left(in) == 0, "left at the start does nothing");
+    input_move_word_right(in);
+    test_input_text(in, "word right", "foo bar-baz qux", 3);
+    input_move_word_right(in);
+    test_input_text(in, "word right again", "foo bar-baz qux", 7);
+    input_move_right(in);
+    test_input_text(in, "right", "foo bar-baz qux", 8);
+    input_move_end(in);
+    CHECK(input_move_right(in) == 0, "right at the end does nothing");
+
+    input_set_text(in, "ab\ncd");
+    input_move_line_start(in);
+    test_input_text(in, "home of line", "ab\ncd", 3);
+    input_move_start(in);
+    input_move_line_end(in);
+    test_input_text(in, "end of line", "ab\ncd", 2);
+    input_move_end(in);
+    test_input_text(in, "end", "ab\ncd", 5);
+
+    /* combining marks travel with their character */
+    input_set_text(in, "e\xcc\x81x");
+    input_move_left(in);
+    test_input_text(in, "left over x", "e\xcc\x81x", 2);
+    input_move_left(in);
+    test_input_text(in, "left over e+mark", "e\xcc\x81x", 0);
+    input_move_right(in);
+    test_input_text(in, "right over e+mark", "e\xcc\x81x", 2);
+    input_move_start(in);
+    input_delete_forward(in);
+    test_input_text(in, "delete forward takes the mark", "x", 0);
+    input_set_text(in, "e\xcc\x81");
+    input_delete_backward(in);
+    test_input_text(in, "delete backward takes the mark only", "e", 1);
+    CHECK(input_delete_forward(in) == 0, "delete forward at the end does nothing");
+    input_set_text(in, "a\n\xcc\x81");
+    input_move_left(in);
+    test_input_text(in, "a mark after a newline is its own character", "a\n\xcc\x81", 2);
+    input_delete_backward(in);
+    test_input_text(in, "joining puts the cursor after the mark", "a\xcc\x81", 2);
+
+    /* wide characters */
+    input_set_text(in, "中文x");
+    input_move_left(in);
+    input_move_left(in);
+    input_delete_backward(in);
+    test_input_text(in, "wide delete", "文x", 0);
+    input_move_word_right(in);
+    test_input_text(in, "CJK is a word", "文x", 2);
+
+    /* kill and yank */
+    input_set_text(in, "hello world");
+    input_move_start(in);
+    for (int i = 0; i < 6; i++)
+        input_move_right(in);
+    input_kill_line_end(in);
+    test_input_text(in, "Ctrl-K", "hello ", 6);
+    input_move_start(in);
+    input_yank(in);
+    test_input_text(in, "Ctrl-Y", "worldhello ", 5);
+    input_set_text(in, "ab\ncd");
+    input_move_start(in);
+    input_move_line_end(in);
+    input_kill_line_end(in);
+    test_input_text(in, "Ctrl-K at the line end joins", "abcd", 2);
+    input_set_text(in, "abc\ndef");
+    input_move_left(in);
+    input_move_left(in);
+    input_kill_line_start(in);
+    test_input_text(in, "Ctrl-U", "abc\nef", 4);
+    input_kill_line_start(in);
+    test_input_text(in, "Ctrl-U at the line start joins", "abcef", 3);
+    input_set_text(in, "foo bar  ");
+    input_kill_word_backward(in);
+    test_input_text(in, "Ctrl-W", "foo ", 4);
+    input_yank(in);
+    input_yank(in);
+    test_input_text(in, "yank twice", "foo bar  bar  ", 14);
+    input_move_start(in);
+    CHECK(input_kill_word_backward(in) == 0 && input_kill_line_start(in) == 0,
+          "nothing to kill at the start");
+
+    /* paste */
+    input_set_text(in, "");
+    input_insert_text(in, "a\r\nb\rc\x1b[31m\007d\te\xff", 16);
+    test_input_text(in, "paste", "a\nb\nc[31md\te\xEF\xBF\xBD", 13);
+    size_t big = 1 << 20;
+    char *text = xmalloc(big + 1);
+    for (size_t i = 0; i < big; i++)
+        text[i] = i % 64 == 63 ? '\n' : (char)('a' + i % 26);
+    text[big] = '\0';
+    input_set_text(in, "<>");
+    input_move_left(in);
+    input_insert_text(in, text, big);
+    CHECK(input_length(in) == big + 2 && input_cursor(in) == big + 1, "big paste: %zu",
+          input_length(in));
+    free(text);
+    char *taken = input_take_new(in);
+    CHECK(strlen(taken) == big + 2 && taken[0] == '<' && taken[big + 1] == '>' &&
+              input_length(in) == 0,
+          "take after a big paste");
+    free(taken);
+    input_free(in);
+}
+
+static void
+test_input_vertical(void)
+{
+    input *in = input_new();
+    input_set_text(in, "abcdef\nxy\nabcdef");
+    input_up(in);
+    test_input_text(in, "up to a short line", "abcdef\nxy\nabcdef", 9);
+    input_up(in);
+    test_input_text(in, "up keeps the column", "abcdef\nxy\nabcdef", 6);
+    input_down(in);
+    input_down(in);
+    test_input_text(in, "down twice", "abcdef\nxy\nabcdef", 16);
+    CHECK(input_down(in) == 0, "down on the last line with no history does nothing");
+
+    /* columns are display columns: a wide character counts two */
+    input_set_text(in, "中文\nabcd");
+    input_move_left(in);
+    input_up(in);
+    test_input_text(in, "up by display column", "中文\nabcd", 1);
+    input_free(in);
+}
+
+static void
+test_input_history(void)
+{
+    input *in = input_new();
+    const char *sent[] = {"one", "two", "two", ""};
+    for (int i = 0; i < 4; i++) {
+        input_set_text(in, sent[i]);
+        free(input_take_new(in));
+    }
+    CHECK(input_history_count(in) == 2, "history without repeats and empties: %d",
+          input_history_count(in));
+
+    input_set_text(in, "draft");
+    input_up(in);
+    test_input_text(in, "up", "two", 3);
+    input_up(in);
+    test_input_text(in, "up again", "one", 3);
+    CHECK(input_up(in) == 0, "up at the oldest entry does nothing");
+    input_down(in);
+    test_input_text(in, "down", "two", 3);
+    input_down(in);
+    test_input_text(in, "draft comes back", "draft", 5);
+    CHECK(input_down(in) == 0, "down past the draft does nothing");
+
+    input_up(in);
+    input_insert_char(in, '!');
+    input_up(in);
+    test_input_text(in, "browsing past an edited entry", "one", 3);
+    input_down(in);
+    test_input_text(in, "the edit is kept", "two!", 4);
+    input_down(in);
+    test_input_text(in, "draft still there", "draft", 5);
+    char *t = input_take_new(in);
+    CHECK(strcmp(t, "draft") == 0 && input_length(in) == 0, "take: %s", t);
+    free(t);
+    input_up(in);
+    input_up(in);
+    test_input_text(in, "history entry unchanged after the edit", "two", 3);
+    input_down(in);
+    input_down(in);
+    test_input_text(in, "empty draft", "", 0);
+
+    /* a multi-line entry: up moves inside it before going further back */
+    input_set_text(in, "l1\nl2");
+    free(input_take_new(in));
+    input_up(in);
+    test_input_text(in, "multi-line entry", "l1\nl2", 5);
+    input_up(in);
+    test_input_text(in, "up inside the entry", "l1\nl2", 2);
+    input_up(in);
+    test_input_text(in, "then the entry before", "draft", 5);
+
+    for (int i = 0; i < INPUT_HISTORY_MAX + 5; i++) {
+        char buf[16];
+        snprintf(buf, sizeof buf, "m%d", i);
+        input_set_text(in, buf);
+        free(input_take_new(in));
+    }
+    CHECK(input_history_count(in) == INPUT_HISTORY_MAX, "history capped: %d",
+          input_history_count(in));
+    for (int i = 0; i < INPUT_HISTORY_MAX; i++)
+        input_up(in);
+    test_input_text(in, "oldest kept entry", "m5", 2);
+    input_free(in);
+}
+
+/* Lay out and compare the rows and the cursor. */
+static void
+test_layout(input *in, const char *what, int width, int max_rows, const char *const *want, int n,
+            int row, int col)
+{
+    cell_lines l;
+    int r, c;
+    cell_lines_init(&l);
+    input_layout(in, width, max_rows, &l, &r, &c);
+    test_lines_equal(what, &l, want, n);
+    test_cells_safe(what, &l, width);
+    CHECK(r == row && c == col, "%s: cursor at %d,%d, want %d,%d", what, r, c, row, col);
+    cell_lines_free(&l);
+}
+
+#define LAYOUT(in, what, width, max_rows, row, col, ...)                                           \
+    do {                                                                                           \
+        const char *const want_[] = {__VA_ARGS__};                                                 \
+        test_layout(in, what, width, max_rows, want_, (int)(sizeof want_ / sizeof want_[0]), row,  \
+                    col);                                                                          \
+    } while (0)
+
+static void
+test_input_layout(void)
+{
+    input *in = input_new();
+    LAYOUT(in, "empty", 10, 3, 0, 0, "");
+    input_set_text(in, "abcdefgh");
+    LAYOUT(in, "wrapped", 5, 3, 1, 3, "abcde", "fgh");
+    input_set_text(in, "abcde");
+    LAYOUT(in, "cursor after a full row", 5, 3, 1, 0, "abcde", "");
+    input_move_left(in);
+    LAYOUT(in, "cursor inside a full row", 5, 3, 0, 4, "abcde");
+    input_set_text(in, "abcd中");
+    LAYOUT(in, "wide char never split", 5, 3, 1, 2, "abcd", "中");
+    input_move_left(in);
+    LAYOUT(in, "cursor on the moved wide char", 5, 3, 1, 0, "abcd", "中");
+    input_set_text(in, "a\tb\nc");
+    LAYOUT(in, "tab and newline", 10, 3, 1, 1, "a   b", "c");
+    input_set_text(in, "a\xe2\x80\256b\xcc\x81");
+    LAYOUT(in, "bidi shown, mark attached", 20, 3, 0, 10, "a<U+202E>b\xcc\x81");
+    input_set_text(in, "中");
+    LAYOUT(in, "wide char in one column", 1, 3, 1, 0, "\xEF\xBF\xBD", "");
+
+    input_set_text(in, "1\n2\n3\n4\n5\n6");
+    LAYOUT(in, "scrolled to the cursor", 5, 3, 2, 1, "4", "5", "6");
+    input_up(in);
+    input_up(in);
+    LAYOUT(in, "no scroll while the cursor is visible", 5, 3, 0, 1, "4", "5", "6");
+    input_up(in);
+    LAYOUT(in, "scroll up one row", 5, 3, 0, 1, "3", "4", "5");
+    input_move_start(in);
+    LAYOUT(in, "scroll to the top", 5, 3, 0, 0, "1", "2", "3");
+    LAYOUT(in, "max_rows 0 is 1", 5, 0, 0, 0, "1");
+    input_free(in);
+}
+
 int
 main(void)
 {
@@ -645,5 +938,9 @@ main(void)
     test_markdown();
     test_last_code();
     test_streaming();
+    test_input_editing();
+    test_input_vertical();
+    test_input_history();
+    test_input_layout();
     return testutil_finish("test_uitext");
 }
