@@ -1,13 +1,17 @@
 #include "config.h"
 
 #include <locale.h>
+#include <pwd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cells.h"
 #include "input.h"
+#include "pathcomplete.h"
 #include "sanitize.h"
 #include "testutil.h"
 #include "textview.h"
@@ -923,6 +927,231 @@ test_input_layout(void)
     input_free(in);
 }
 
+/* ------------------------------------------------------------------ paths */
+
+/* Parse arg and compare with want. */
+static void
+test_parse(const char *arg, const char *want)
+{
+    char *path = NULL, *cause = NULL;
+    int r = pathcomplete_parse(arg, &path, &cause);
+    CHECK(r == 0 && strcmp(path, want) == 0, "parse [%s]: [%s] (%s), want [%s]", arg, show(path),
+          show(cause), want);
+    free(path);
+    free(cause);
+}
+
+/* Parse arg, expecting an error whose message contains want. */
+static void
+test_parse_error(const char *arg, const char *want)
+{
+    char *path = NULL, *cause = NULL;
+    int r = pathcomplete_parse(arg, &path, &cause);
+    CHECK(r == -1 && path == NULL && cause != NULL && strstr(cause, want) != NULL,
+          "parse [%s]: %d [%s], want an error with [%s]", arg, r, show(cause), want);
+    free(path);
+    free(cause);
+}
+
+static void
+test_paths_parse(const char *home)
+{
+    test_parse("  /tmp/x.png  ", "/tmp/x.png");
+    test_parse("'my photo.png'", "my photo.png");
+    test_parse("\"my photo.png\"", "my photo.png");
+    test_parse("my\\ photo.png", "my photo.png");
+    test_parse("my photo.png", "my photo.png");
+    test_parse("\"a\\\"q\\\\.png\"", "a\"q\\.png");
+    test_parse("\"a\\b\"", "a\\b");
+    test_parse("'it'\\''s.png'", "it's.png");
+    test_parse("\"my dir\"/'a b'.png", "my dir/a b.png");
+    test_parse("a\\ ", "a ");
+    test_parse("'a '", "a ");
+    test_parse("a\\", "a\\");
+    char *want = xasprintf("%s/x y.png", home);
+    test_parse("~/x\\ y.png", want);
+    free(want);
+    test_parse("~", home);
+    test_parse("~  ", home);
+    test_parse("'~/x'", "~/x");
+    test_parse("\\~/x", "~/x");
+    test_parse("~'x'/y", "~x/y");
+    test_parse("a~/x", "a~/x");
+
+    const struct passwd *pw = getpwnam("root");
+    if (pw != NULL) {
+        char *path = NULL, *wantroot = xasprintf("%s/x", pw->pw_dir);
+        CHECK(pathcomplete_parse("~root/x", &path, NULL) == 0 && strcmp(path, wantroot) == 0,
+              "~root/x: %s, want %s", show(path), wantroot);
+        free(path);
+        free(wantroot);
+    }
+
+    test_parse_error("'abc", "unclosed '");
+    test_parse_error("\"abc", "unclosed \"");
+    test_parse_error("   ", "no path given");
+    test_parse_error("''x'", "unclosed '");
+    test_parse_error("~no-such-user-imp/x", "no user \"no-such-user-imp\"");
+
+    /* without HOME the password database gives the home folder */
+    char *saved = xstrdup(home);
+    unsetenv("HOME");
+    char *path = NULL, *cause = NULL;
+    CHECK(pathcomplete_parse("~/x", &path, &cause) == 0 && path[0] == '/' &&
+              strcmp(path + strlen(path) - 2, "/x") == 0,
+          "~ without HOME: %s (%s)", show(path), show(cause));
+    free(path);
+    free(cause);
+    setenv("HOME", saved, 1);
+    free(saved);
+}
+
+/* Complete typed and compare the insertion and the candidates (n of them). */
+static void
+test_complete(const char *typed, const char *insert, const char *const *names, int n)
+{
+    pathcomplete_result res;
+    char *cause = NULL;
+    int r = pathcomplete_complete(typed, &res, &cause);
+    if (!CHECK(r == 0, "complete [%s]: %s", typed, show(cause))) {
+        free(cause);
+        return;
+    }
+    CHECK(strcmp(res.insert, insert) == 0, "complete [%s]: insert [%s], want [%s]", typed,
+          res.insert, insert);
+    int same = res.n == n;
+    for (int i = 0; same && i < n; i++)
+        same = strcmp(res.names[i], names[i]) == 0;
+    if (!same) {
+        int i = 0;
+        while (i < n && i < res.n && strcmp(res.names[i], names[i]) == 0)
+            i++;
+        CHECK(0, "complete [%s]: %d names, want %d; first difference at %d: [%s], want [%s]", typed,
+              res.n, n, i, i < res.n ? res.names[i] : "(none)", i < n ? names[i] : "(none)");
+    }
+    pathcomplete_result_free(&res);
+}
+
+#define COMPLETE(typed, insert, ...)                                                               \
+    do {                                                                                           \
+        const char *const want_[] = {__VA_ARGS__};                                                 \
+        int n_ = (int)(sizeof want_ / sizeof want_[0]);                                            \
+        test_complete(typed, insert, want_[0] == NULL ? NULL : want_, want_[0] == NULL ? 0 : n_);  \
+    } while (0)
+
+/* Completing typed must give a single match whose argument parses to a path that exists. */
+static void
+test_complete_reaches(const char *typed, const char *base)
+{
+    pathcomplete_result res;
+    char *path = NULL, *cause = NULL;
+    if (!CHECK(pathcomplete_complete(typed, &res, &cause) == 0 && res.n == 1, "[%s]: one match",
+               typed)) {
+        free(cause);
+        return;
+    }
+    char *arg = xasprintf("%s%s", typed, res.insert);
+    struct stat st;
+    int ok = pathcomplete_parse(arg, &path, &cause) == 0;
+    char *full = ok && path[0] != '/' ? xasprintf("%s/%s", base, path) : xstrdup(ok ? path : "");
+    CHECK(ok && stat(full, &st) == 0, "[%s] completed to [%s] = [%s], which does not exist (%s)",
+          typed, arg, show(path), show(cause));
+    free(full);
+    free(arg);
+    free(path);
+    free(cause);
+    pathcomplete_result_free(&res);
+}
+
+static void
+test_paths_complete(const char *dir)
+{
+    static const char *const files[] = {"my photo.png", "notes.txt",   ".hidden.png", "it's.png",
+                                        "a\"q.png",     "u/\303\251a", "u/\303\250b", "~tilde"};
+    char *p;
+    p = xasprintf("%s/my pics", dir);
+    mkdir(p, 0755);
+    free(p);
+    p = xasprintf("%s/u", dir);
+    mkdir(p, 0755);
+    free(p);
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        p = xasprintf("%s/%s", dir, files[i]);
+        testutil_write_file(p, "x", 1);
+        free(p);
+    }
+    char cwd[4096];
+    if (getcwd(cwd, sizeof cwd) == NULL || chdir(dir) != 0) {
+        CHECK(0, "cannot enter %s", dir);
+        return;
+    }
+
+    COMPLETE("my", "\\ p", "my photo.png", "my pics/");
+    COMPLETE("  my", "\\ p", "my photo.png", "my pics/");
+    COMPLETE("'my", " p", "my photo.png", "my pics/");
+    COMPLETE("my\\ ph", "oto.png", "my photo.png");
+    COMPLETE("my ph", "oto.png", "my photo.png");
+    COMPLETE("\"my ph", "oto.png\"", "my photo.png");
+    COMPLETE("my\\ pi", "cs/", "my pics/");
+    COMPLETE("'my pi", "cs/", "my pics/");
+    COMPLETE("my\\", " p", "my photo.png", "my pics/");
+    COMPLETE("no", "tes.txt", "notes.txt");
+    COMPLETE(".", "hidden.png", ".hidden.png");
+    COMPLETE("", "", "a\"q.png", "it's.png", "my photo.png", "my pics/", "notes.txt", "u/",
+             "~tilde");
+    COMPLETE("it", "\\'s.png", "it's.png");
+    COMPLETE("'it", "'\\''s.png'", "it's.png");
+    COMPLETE("\"it", "'s.png\"", "it's.png");
+    COMPLETE("a", "\\\"q.png", "a\"q.png");
+    COMPLETE("\"a", "\\\"q.png\"", "a\"q.png");
+    COMPLETE("\\~", "tilde", "~tilde");
+    COMPLETE("zzz", "", NULL);
+    COMPLETE("u/", "", "\303\250b", "\303\251a");
+    COMPLETE("nodir/x", "", NULL);
+    COMPLETE("notes.txt/x", "", NULL);
+    COMPLETE("~no-such-user-im", "", NULL);
+
+    char *abs = xasprintf("%s/no", dir);
+    COMPLETE(abs, "tes.txt", "notes.txt");
+    free(abs);
+    abs = xasprintf("'%s/my p", dir);
+    COMPLETE(abs, "", "my photo.png", "my pics/");
+    free(abs);
+
+    char *saved = xstrdup(getenv("HOME"));
+    setenv("HOME", dir, 1);
+    COMPLETE("~/no", "tes.txt", "notes.txt");
+    COMPLETE("~", "/", NULL);
+    COMPLETE("~/my\\ pi", "cs/", "my pics/");
+    setenv("HOME", saved, 1);
+    free(saved);
+
+    static const char *const reach[] = {"my\\ ph", "\"my ph", "'it",   "it",  "\"a",
+                                        "a",       "no",      "my ph", "\\~", "my\\ pi"};
+    for (size_t i = 0; i < sizeof reach / sizeof reach[0]; i++)
+        test_complete_reaches(reach[i], dir);
+
+    /* errors: an unknown user before a '/', a folder that cannot be read */
+    pathcomplete_result res;
+    char *cause = NULL;
+    CHECK(pathcomplete_complete("~no-such-user-imp/x", &res, &cause) == -1 && cause != NULL &&
+              strstr(cause, "no user \"no-such-user-imp\"") != NULL,
+          "unknown user: %s", show(cause));
+    free(cause);
+    cause = NULL;
+    char longname[400];
+    memset(longname, 'a', 300);
+    strcpy(longname + 300, "/x");
+    CHECK(pathcomplete_complete(longname, &res, &cause) == -1 && cause != NULL &&
+              strstr(cause, "cannot read the folder aaaa") != NULL &&
+              strstr(cause, "too long") != NULL,
+          "unreadable folder: %s", show(cause));
+    free(cause);
+
+    if (chdir(cwd) != 0)
+        CHECK(0, "cannot go back to %s", cwd);
+}
+
 int
 main(void)
 {
@@ -942,5 +1171,12 @@ main(void)
     test_input_vertical();
     test_input_history();
     test_input_layout();
+
+    const char *dir = testutil_tmpdir("uitext");
+    char *home = xstrdup(dir);
+    setenv("HOME", home, 1);
+    test_paths_parse(home);
+    test_paths_complete(dir);
+    free(home);
     return testutil_finish("test_uitext");
 }
