@@ -1,5 +1,7 @@
 #include "config.h"
 
+#define _XOPEN_SOURCE_EXTENDED 1
+#include <ncurses.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,12 +1,12 @@
 #include "config.h"
 
 #define _XOPEN_SOURCE_EXTENDED 1
+#include <limits.h>
 #include <ncurses.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <term.h>
 
 #include "keys.h"
 

@@ -629,25 +629,28 @@ ui_complete(ui *u)
 {
     char *text = input_text_new(u->in);
     if (strncmp(text, "/image ", 7) == 0) {
-        char *insert = NULL, **candidates = NULL;
-        int n = pathcomplete_complete(text + 7, &insert, &candidates);
-        if (insert != NULL && *insert != '\0')
-            input_insert_text(u->in, insert, strlen(insert));
-        if (n > 1) {
+        pathcomplete_result res;
+        char *cause = NULL;
+        if (pathcomplete_complete(text + 7, &res, &cause) != 0) {
+            ui_status(u, 1, "%s", cause);
+            free(cause);
+            free(text);
+            return;
+        }
+        if (res.insert != NULL && *res.insert != '\0')
+            input_insert_text(u->in, res.insert, strlen(res.insert));
+        if (res.n > 1) {
             GString *s = g_string_new(NULL);
-            for (int i = 0; i < n && i < 40; i++)
-                g_string_append_printf(s, "%s%s", i ? "  " : "", candidates[i]);
-            if (n > 40)
-                g_string_append_printf(s, "  (%d more)", n - 40);
+            for (int i = 0; i < res.n && i < 40; i++)
+                g_string_append_printf(s, "%s%s", i ? "  " : "", res.names[i]);
+            if (res.n > 40)
+                g_string_append_printf(s, "  (%d more)", res.n - 40);
             ui_status(u, 0, "%s", s->str);
             g_string_free(s, TRUE);
-        } else if (n == 0) {
+        } else if (res.n == 0) {
             ui_status(u, 1, "no file matches");
         }
-        free(insert);
-        for (int i = 0; i < n; i++)
-            free(candidates[i]);
-        free(candidates);
+        pathcomplete_result_free(&res);
     } else if (text[0] == '/' && strchr(text, ' ') == NULL) {
         static const char *const names[] = {
 #define COMMANDS_NAME(name, args, help) name,
