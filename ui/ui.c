@@ -1107,19 +1107,20 @@ ui_draw(ui *u)
 
 /* ------------------------------------------------------------------ start and loop */
 
+/* Decide how images are drawn, before ncurses owns the terminal (the queries need it raw). */
 static gallery_mode
-ui_pick_image_mode(const options *opt, char **notice, int *tmux, int *cell_w, int *cell_h)
+ui_pick_image_mode(const options *opt, char **notice, termdetect_result *r)
 {
-    termdetect_result r;
-    termdetect_mode forced = TERMDETECT_AUTO;
-    if (opt->image_mode != NULL)
-        termdetect_parse_mode(opt->image_mode, &forced);
-    termdetect_run(STDIN_FILENO, STDOUT_FILENO, forced, 300, &r);
-    *tmux = r.tmux_passthrough;
-    *cell_w = r.cell_width;
-    *cell_h = r.cell_height;
-    (void)notice;
-    switch (r.mode) {
+    termdetect_mode want = TERMDETECT_AUTO;
+    char *cause = NULL;
+    if (opt->image_mode != NULL && termdetect_mode_parse(opt->image_mode, &want, &cause) != 0) {
+        *notice = cause; /* options.c checked the name already; kept for safety */
+        want = TERMDETECT_AUTO;
+    }
+    termdetect_run(r, want, STDIN_FILENO, STDOUT_FILENO, NULL, 0);
+    if (r->notice != NULL && *notice == NULL)
+        *notice = xstrdup(r->notice);
+    switch (r->mode) {
     case TERMDETECT_KITTY:
         return GALLERY_KITTY;
     case TERMDETECT_SIXEL:
@@ -1178,8 +1179,8 @@ ui_run(const options *opt, engine *e, const char *note)
         notices = cause;
         cause = NULL;
     }
-    int tmux = 0, cell_w = 0, cell_h = 0;
-    gallery_mode mode = ui_pick_image_mode(opt, &term_notice, &tmux, &cell_w, &cell_h);
+    termdetect_result term;
+    gallery_mode mode = ui_pick_image_mode(opt, &term_notice, &term);
 
     if (pipe(ui_signal_pipe) != 0)
         fatal("pipe: %s", strerror(errno));
@@ -1202,7 +1203,9 @@ ui_run(const options *opt, engine *e, const char *note)
         return 1;
     }
     actions_init();
-    u.gal = gallery_new(mode, screen_colors(), tmux, cell_w, cell_h);
+    u.gal = gallery_new(mode, screen_colors(), term.passthrough,
+                        term.cell_size_known ? term.cell_width : 0,
+                        term.cell_size_known ? term.cell_height : 0);
     u.tr = transcript_new(ui_draw_image_entry, &u);
     u.in = input_new();
     u.work = worker_new(e, opt->test_token_delay);
