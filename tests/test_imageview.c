@@ -188,7 +188,7 @@ test_cache(void)
     for (int i = 0; i < IMAGEVIEW_CACHE_MAX - 2; i++)
         imageview_symbols(iv, 11 + i, 10, 256, 0);
     CHECK(imageview_symbols(iv, 10, 10, 256, 0) == first,
-          "dropped a rendition in a cache not full");
+          "dropped a rendition before the cache overflowed");
     imageview_symbols(iv, 40, 10, 256, 0);
     CHECK(imageview_symbols(iv, 10, 10, 256, 0) == first,
           "dropped the most recently asked rendition");

@@ -412,8 +412,7 @@ imageview_png_write(void *context, void *data, int size)
     g_byte_array_append(context, data, (guint)size);
 }
 
-/* The upload as PNG: the copy, scaled down to the placement's pixels when the cell size is known.
- */
+/* The upload as PNG: the copy, scaled down to the placement's pixels when those are known. */
 static GByteArray *
 imageview_kitty_png_new(const imageview *iv, int cols, int rows, int cell_width, int cell_height)
 {

@@ -33,8 +33,7 @@
 #define IMAGEVIEW_FONT_RATIO 0.5f
 /* Renditions kept per image; the least recently asked for is dropped first. */
 #define IMAGEVIEW_CACHE_MAX 8
-/* Kitty placeholders can number this many rows and columns (the size of kitty's diacritics table).
- */
+/* Rows and columns kitty placeholders can number (the size of kitty's diacritics table). */
 #define IMAGEVIEW_KITTY_MAX_CELLS 297
 /* The character kitty replaces with image pixels. */
 #define IMAGEVIEW_KITTY_PLACEHOLDER 0x10EEEE
@@ -51,8 +50,7 @@ typedef struct {
     size_t escape_len; /* bytes in escape */
 } imageview_rendition;
 
-/* Prepare img for showing; keeps a copy scaled down to IMAGEVIEW_MAX_SIDE, img stays the caller's.
- */
+/* Prepare img for showing (keeps its own copy, scaled down to IMAGEVIEW_MAX_SIDE). */
 imageview *imageview_new(const image_rgb *img);
 /* Load and prepare an image file; NULL with *cause naming the path and the reason. */
 imageview *imageview_new_path(const char *path, char **cause);
@@ -91,8 +89,7 @@ const imageview_rendition *imageview_kitty(imageview *iv, int id, int max_cols, 
  */
 const imageview_rendition *imageview_sixel(imageview *iv, int max_cols, int max_rows,
                                            int cell_width, int cell_height);
-/* The escape string that deletes kitty image id and frees its data (wrapped for tmux). New string.
- */
+/* The escape string that deletes kitty image id and its data (wrapped for tmux). New string. */
 char *imageview_kitty_delete_new(int id, int tmux);
 
 #endif

@@ -4,19 +4,21 @@
  * pixels, and primary device attributes last, whose reply ends the wait because terminals answer in
  * order). An explicit mode skips the queries.
  *
- * Choice for auto:
- * - no TERM, TERM=dumb, no tty or no UTF-8 locale: none;
- * - GNU screen: symbols (its passthrough is too small for images);
- * - outside tmux: kitty placeholders when the kitty query answers OK and the terminal is kitty 0.28
- *   or later or Ghostty (by XTVERSION, else by TERM, KITTY_WINDOW_ID, TERM_PROGRAM or
- *   GHOSTTY_RESOURCES_DIR; WEZTERM_* rules it out), else sixel when DA1 lists attribute 4, else
- *   symbols; Apple's Terminal is not sent the kitty query because it prints it;
- * - inside tmux (TMUX set, TERM_PROGRAM=tmux, or XTVERSION says tmux): sixel only when tmux itself
- * answers DA1 with 4 (tmux draws those); kitty placeholders only when the environment names kitty
- * or Ghostty as the outer terminal and the kitty query, sent through tmux passthrough, is answered
- * OK, which proves allow-passthrough is on; otherwise symbols, with a notice when kitty was hinted
- * but did not answer. The pixel uploads then need passthrough wrapping. In doubt the answer is
- * symbols. The cell size comes from the reply to CSI 16 t, else the kernel's window size in pixels
+ * Choice for auto. No TERM, TERM=dumb, no tty or no UTF-8 locale: none. GNU screen: symbols (its
+ * passthrough is too small for images).
+ *
+ * Outside tmux: kitty placeholders when the kitty query answers OK and the terminal is kitty 0.28
+ * or later or Ghostty (by XTVERSION, else by TERM, KITTY_WINDOW_ID, TERM_PROGRAM or
+ * GHOSTTY_RESOURCES_DIR; WEZTERM_* rules it out); else sixel when DA1 lists attribute 4; else
+ * symbols. Apple's Terminal is not sent the kitty query because it prints it.
+ *
+ * Inside tmux (TMUX set, TERM_PROGRAM=tmux, or XTVERSION says tmux): sixel only when tmux itself
+ * answers DA1 with 4 (tmux then draws them). Kitty placeholders only when the environment names
+ * kitty or Ghostty as the outer terminal and the kitty query, sent through tmux passthrough, is
+ * answered OK, which proves allow-passthrough is on; the uploads then need passthrough wrapping.
+ * Otherwise symbols, with a notice when kitty was hinted but did not answer. In doubt: symbols.
+ *
+ * The cell size comes from the reply to CSI 16 t, else the kernel's window size in pixels
  * (TIOCGWINSZ), else the reply to CSI 14 t divided by the cells.
  */
 #ifndef IMP_TERMDETECT_H
