@@ -95,7 +95,6 @@ screen_start(int mouse, char **notice, char **cause)
 {
     if (tcgetattr(STDIN_FILENO, &screen_saved_termios) == 0)
         screen_have_termios = 1;
-    use_env(FALSE);
     screen_term = newterm(NULL, stdout, stdin);
     if (screen_term == NULL) {
         /* a TERM unknown here (xterm-kitty over SSH): the common denominator still works */

@@ -922,15 +922,17 @@ ui_draw_status(ui *u, int y)
     }
     int warn = ctx > 0 && used * 10 > ctx * 9;
     role r = warn ? ROLE_STATUS_WARN : ROLE_STATUS;
-    int rw = sanitize_width(right, strlen(right), 0);
-    if (rw > COLS / 2)
-        rw = COLS / 2;
     const char *left = u->status != NULL ? u->status : u->busy ? "replying... (Ctrl-C stops)"
                                                                  : "F1 help";
+    /* a message wins over the numbers: they give up their columns first */
+    int lw = sanitize_width(left, strlen(left), 0);
+    int rw = sanitize_width(right, strlen(right), 0);
+    if (rw > COLS - lw - 2)
+        rw = COLS - lw - 2 > 0 ? COLS - lw - 2 : 0;
     screen_fill(y, 0, COLS, r);
-    screen_draw_text(y, 0, " ", 1, r, 0);
-    screen_draw_text(y, 1, left, COLS - rw - 2, u->status_error && u->status ? ROLE_ERROR : r, 0);
-    screen_draw_text(y, COLS - rw, right, rw, r, 0);
+    screen_draw_text(y, 1, left, COLS - rw - 1, u->status_error && u->status ? ROLE_ERROR : r, 0);
+    if (rw > 0)
+        screen_draw_text(y, COLS - rw, right, rw, r, 0);
 }
 
 static void
