@@ -871,6 +871,25 @@ ui_key(ui *u, int key)
     u->dirty = 1;
 }
 
+/*
+ * Drop the rest of an escape sequence ncurses did not know: a terminal's late answer to the
+ * start-up queries (device attributes, kitty's graphics reply) must not turn into typed text.
+ * CSI ends at a final byte; DCS, OSC and APC at ST or BEL.
+ */
+static void
+ui_skip_sequence(wint_t intro)
+{
+    wint_t c;
+    int prev = 0;
+    while (get_wch(&c) == OK) {
+        if (intro == '[' && c >= 0x40 && c <= 0x7e)
+            return;
+        if (intro != '[' && (c == 7 || (prev == 27 && c == '\\')))
+            return;
+        prev = (int)c;
+    }
+}
+
 /* Read every key waiting; an Esc followed at once by a key is Alt with that key. */
 static void
 ui_read_keys(ui *u)
@@ -882,6 +901,10 @@ ui_read_keys(ui *u)
         if (key == 27 && !u->pasting) {
             wint_t next;
             int r2 = get_wch(&next);
+            if (r2 == OK && (next == '[' || next == 'P' || next == ']' || next == '_')) {
+                ui_skip_sequence(next);
+                continue;
+            }
             if (r2 != ERR)
                 key = KEYS_META | (r2 == KEY_CODE_YES ? (int)(KEYS_CODE | next) : (int)next);
         }
@@ -973,7 +996,9 @@ ui_draw_help(ui *u)
     cell_lines lines;
     cell_lines_init(&lines);
     textview_style title = {.width = COLS, .role = ROLE_NORMAL, .attr = CELL_BOLD};
-    textview_render(&lines, "imp-chat: commands and keys (any other key closes)", 50, &title);
+    static const char heading[] =
+        "imp-chat: commands and keys (Up, Down, PageUp, PageDown scroll; any other key closes)";
+    textview_render(&lines, heading, sizeof heading - 1, &title);
     cell_lines_add(&lines);
 #define HELP_COMMAND(name, args, help)                                                             \
     {                                                                                              \
