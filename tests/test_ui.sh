@@ -12,18 +12,19 @@ trap 'tm kill-server 2>/dev/null; rm -rf "$WORK"' EXIT
 # start ARGS...: a new session running imp-chat ARGS in a 100x30 window; the pane stays after exit.
 start() {
     tm kill-server 2>/dev/null
-    printf '%s\n' "$@" >"$WORK/args"
+    sleep 0.2
     cat >"$WORK/run.sh" <<EOS
 #!/bin/sh
+# tmux sets TERM from its default-terminal option; the test chooses it here
+TERM=\${TEST_TERM:-tmux-256color}; export TERM
 "$IMP_CHAT" -m "$MODEL" --backend cpu --threads 1 --image-mode symbols "\$@" 2>"$WORK/stderr"
 echo "EXITED:\$?"
 stty -a >"$WORK/stty.after" 2>&1
 sleep 60
 EOS
     chmod +x "$WORK/run.sh"
-    stty -a </dev/null >/dev/null 2>&1
-    tm new-session -d -x 100 -y 30 -e TERM=tmux-256color -e LANG=C.UTF-8 -e LC_ALL=C.UTF-8 \
-        -e XDG_CONFIG_HOME="$WORK/config" "$WORK/run.sh" "$@"
+    tm new-session -d -x 100 -y 30 -e TEST_TERM="${TEST_TERM:-tmux-256color}" -e LANG=C.UTF-8 \
+        -e LC_ALL=C.UTF-8 -e XDG_CONFIG_HOME="$WORK/config" "$WORK/run.sh" "$@"
 }
 
 screen() { tm capture-pane -p -t 0; }
@@ -70,6 +71,23 @@ wait_for "no-such.png: No such file"; ok $? "a missing image is reported with th
 type_line "What is in the picture?"
 wait_for "[1] grid384.png, 384x384, 729 positions"; ok $? "the image shows in the transcript with its caption"
 wait_for "(1 image)"; ok $? "the context budget counts the image"
+
+# --- /copy puts the last reply on the clipboard with OSC 52 (tmux keeps it as a paste buffer)
+tm set-option -s set-clipboard on
+type_line "/copy"
+wait_for "copied"; ok $? "/copy reports what it copied"
+copied=$(tm show-buffer 2>/dev/null | head -c 24)
+[ -n "$copied" ] && grep -qF -- "$copied" "$WORK/screen"; ok $? "/copy puts the last reply on the clipboard through OSC 52 ($copied)"
+
+# --- a bracketed paste of several lines lands in the editor and sends nothing
+printf 'first pasted line\nsecond pasted line\n/quit\n' >"$WORK/paste.txt"
+tm load-buffer -b pasted "$WORK/paste.txt"
+tm paste-buffer -p -b pasted -t 0
+wait_for "  second pasted line"; ok $? "a paste keeps its lines in the editor"
+grep -q "^> first pasted line" "$WORK/screen" && ! grep -q "EXITED" "$WORK/screen"
+ok $? "the pasted /quit line did not run"
+tm send-keys -t 0 C-c
+sleep 0.3
 
 # --- /quit restores the terminal
 type_line "/quit"
@@ -118,6 +136,21 @@ type_line "And this?"
 wait_for "context holds 90"; ok $? "an image that cannot fit at all is refused with the numbers"
 grep -q "^> And this?" "$WORK/screen"; ok $? "the refused message stays in the editor"
 tm send-keys -t 0 C-u
+type_line "/quit"
+wait_for "EXITED:0"
+
+# --- SIGTERM (and SIGHUP) leave cleanly with the terminal restored
+start
+wait_for "F1 help"
+pid=$(pgrep -n -f -- "--image-mode symbols")
+[ -n "$pid" ] && kill -TERM "$pid"
+wait_for "EXITED:143"; ok $? "SIGTERM exits with status 143"
+[ "$(tm display -p -t 0 '#{alternate_on}')" = "0" ]; ok $? "after SIGTERM the alternate screen is left"
+
+# --- a TERM without a terminfo entry falls back with a notice
+TEST_TERM=xterm-no-such-terminal start
+wait_for "has no terminfo entry"; ok $? "an unknown TERM falls back with a notice"
+grep -q "F1 help" "$WORK/screen"; ok $? "the chat runs on the fallback"
 type_line "/quit"
 wait_for "EXITED:0"
 

@@ -9,7 +9,7 @@
 #define ACTIONS(X)                                                                                 \
     X(ACTION_SEND, "send", "Enter", "send the message with the staged images")                    \
     X(ACTION_NEWLINE, "newline", "M-Enter C-j", "insert a newline into the message")              \
-    X(ACTION_CANCEL, "cancel", "C-c", "stop the reply in progress (or clear a question)")         \
+    X(ACTION_CANCEL, "cancel", "C-c", "stop the reply; else clear the input line")         \
     X(ACTION_QUIT, "quit", "C-d", "leave imp-chat (on an empty input; else delete forward)")      \
     X(ACTION_HELP, "help", "F1", "show commands and keys")                                        \
     X(ACTION_SCROLL_UP, "scroll-up", "PageUp M-v", "scroll the transcript up a page")             \

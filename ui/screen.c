@@ -14,6 +14,7 @@
 #include "log.h"
 #include "sanitize.h"
 #include "screen.h"
+#include "termdetect.h"
 #include "xmalloc.h"
 
 /* Image pairs start after the roles' pairs. */
@@ -95,18 +96,14 @@ screen_start(int mouse, char **notice, char **cause)
 {
     if (tcgetattr(STDIN_FILENO, &screen_saved_termios) == 0)
         screen_have_termios = 1;
-    screen_term = newterm(NULL, stdout, stdin);
-    if (screen_term == NULL) {
-        /* a TERM unknown here (xterm-kitty over SSH): the common denominator still works */
-        const char *term = getenv("TERM");
-        screen_term = newterm("xterm-256color", stdout, stdin);
-        if (screen_term == NULL)
-            return log_cause(cause, "cannot drive the terminal (TERM=%s): no terminfo entry",
-                             term != NULL ? term : "");
-        *notice = xasprintf("TERM=%s has no terminfo entry here; using xterm-256color (install "
-                            "its terminfo, e.g. the ncurses-term package, to silence this)",
-                            term != NULL ? term : "");
-    }
+    /* a TERM unknown here (xterm-kitty over SSH) gets a common entry, with a notice */
+    const char *fallback = NULL;
+    if (termdetect_terminfo_check(getenv("TERM"), NULL, &fallback, notice, cause) < 0)
+        return -1;
+    screen_term = newterm(fallback, stdout, stdin);
+    if (screen_term == NULL)
+        return log_cause(cause, "cannot drive the terminal (TERM=%s)",
+                         fallback != NULL ? fallback : getenv("TERM"));
     screen_active = 1;
     log_set_restore_hook(screen_stop);
     static const int crash_signals[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};

@@ -10,8 +10,8 @@
 #include "theme.h"
 
 /*
- * Start ncurses on the terminal. When TERM has no terminfo entry, xterm-256color is used and
- * *notice says so (new string). -1 with *cause when no terminal can be driven.
+ * Start ncurses on the terminal. When TERM has no terminfo entry, a common one (xterm-256color)
+ * is used and *notice says so (new string). -1 with *cause when no terminal can be driven.
  */
 int screen_start(int mouse, char **notice, char **cause);
 /* Leave ncurses and restore the terminal (idempotent; also the fatal() hook). */

@@ -451,7 +451,7 @@ ui_copy(ui *u, const char *args)
     gchar *b64 = g_base64_encode((const guchar *)text, strlen(text));
     char *seq = xasprintf("\033]52;c;%s\a", b64);
     screen_write_raw(seq, strlen(seq));
-    ui_status(u, 0, "copied %zu bytes to the clipboard (OSC 52; in tmux: set -g set-clipboard on)",
+    ui_status(u, 0, "copied %zu bytes to the clipboard (OSC 52; in tmux: set -s set-clipboard on)",
               strlen(text));
     free(seq);
     g_free(b64);
@@ -710,6 +710,9 @@ ui_action(ui *u, action a)
         } else if (u->confirming) {
             u->confirming = 0;
             ui_status(u, 0, "not sent");
+        } else if (!empty) {
+            /* as in a shell: the line is dropped (Up brings back only sent messages) */
+            input_set_text(u->in, "");
         } else {
             ui_status(u, 0, "Ctrl-D on an empty line or /quit leaves imp-chat");
         }
@@ -1248,6 +1251,7 @@ ui_run(const options *opt, engine *e, const char *note)
     free(notices);
 
     u.dirty = 1;
+    int exit_signal = 0;
     while (!u.quit) {
         double now = ui_now_ms();
         int timeout = -1;
@@ -1269,10 +1273,13 @@ ui_run(const options *opt, engine *e, const char *note)
         if (fds[2].revents & POLLIN) {
             unsigned char sig;
             while (read(ui_signal_pipe[0], &sig, 1) == 1) {
-                if (sig == SIGINT)
+                if (sig == SIGINT) {
                     ui_action(&u, ACTION_CANCEL);
-                else
-                    u.quit = 1; /* SIGTERM, SIGHUP: the terminal is going away */
+                } else {
+                    /* SIGTERM, SIGHUP (the SSH link dropped): leave cleanly, say why in the status */
+                    u.quit = 1;
+                    exit_signal = sig;
+                }
             }
         }
         worker_event ev;
@@ -1299,5 +1306,5 @@ ui_run(const options *opt, engine *e, const char *note)
     free(u.image_tops);
     close(ui_signal_pipe[0]);
     close(ui_signal_pipe[1]);
-    return 0;
+    return exit_signal ? 128 + exit_signal : 0;
 }
