@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "modelstore.h"
 #include "options.h"
 #include "xmalloc.h"
 
@@ -33,6 +34,10 @@ enum {
     OPT_PREPROCESS,
     OPT_OUT,
     OPT_VERSION,
+    OPT_DOWNLOAD,
+    OPT_LIST_MODELS,
+    OPT_YES,
+    OPT_DEMO,
 };
 
 typedef struct {
@@ -44,7 +49,7 @@ typedef struct {
 } options_entry;
 
 static const options_entry options_table[] = {
-    {"model", required_argument, 'm', "DIR", "model folder as downloaded from the hub"},
+    {"model", required_argument, 'm', "DIR", "model folder, or hub id OWNER/NAME[@REV] (default: look for it)"},
     {"prompt", required_argument, 'p', "TEXT", "one-shot: reply on stdout, then exit ('-': read stdin)"},
     {"image", required_argument, 'i', "FILE", "attach an image to the -p prompt (repeatable)"},
     {"max-tokens", required_argument, 'n', "N", "reply length limit (default 512)"},
@@ -64,6 +69,10 @@ static const options_entry options_table[] = {
     {"dump-logits", required_argument, OPT_DUMP_LOGITS, "FILE", "with -p: write the last prompt position's logits"},
     {"preprocess", required_argument, OPT_PREPROCESS, "IMAGE", "write the 384x384 image the model sees to --out"},
     {"out", required_argument, OPT_OUT, "FILE.png", "output file of --preprocess"},
+    {"download", optional_argument, OPT_DOWNLOAD, "[ID[@REV]]", "download the model (default MILVLG/imp-v1-3b), then exit"},
+    {"list-models", no_argument, OPT_LIST_MODELS, NULL, "show where models were found, then exit"},
+    {"yes", no_argument, OPT_YES, NULL, "download the model without asking when it is not found"},
+    {"demo", no_argument, OPT_DEMO, NULL, "chat with a tiny random-weight model (its replies are noise)"},
     {"help", no_argument, 'h', NULL, "show this help"},
     {"version", no_argument, OPT_VERSION, NULL, "show the version"},
 };
@@ -232,6 +241,19 @@ options_parse(options *opt, int argc, char **argv)
         case OPT_VERSION:
             opt->version = 1;
             break;
+        case OPT_DOWNLOAD:
+            opt->download = 1;
+            opt->download_id = optarg;
+            break;
+        case OPT_LIST_MODELS:
+            opt->list_models = 1;
+            break;
+        case OPT_YES:
+            opt->yes = 1;
+            break;
+        case OPT_DEMO:
+            opt->demo = 1;
+            break;
         case ':':
             log_error("option %s needs a value", argv[optind - 1]);
             return -1;
@@ -239,6 +261,23 @@ options_parse(options *opt, int argc, char **argv)
             log_error("unknown option %s (see imp-chat --help)", argv[optind - 1]);
             return -1;
         }
+    }
+    /* --download ID with a space: the id arrives as the one argument left */
+    if (opt->download && opt->download_id == NULL && optind == argc - 1)
+        opt->download_id = argv[optind++];
+    if (opt->download_id != NULL) {
+        char *id, *rev;
+        if (modelstore_parse_id(opt->download_id, &id, &rev) != 0) {
+            log_error("--download: \"%s\" is not a hub id (OWNER/NAME[@REVISION])",
+                      opt->download_id);
+            return -1;
+        }
+        free(id);
+        free(rev);
+    }
+    if (opt->demo && (opt->model_dir != NULL || opt->download)) {
+        log_error("--demo cannot be combined with %s", opt->download ? "--download" : "-m");
+        return -1;
     }
     if (optind < argc) {
         log_error("unexpected argument \"%s\" (quote a prompt and pass it with -p)", argv[optind]);

@@ -27,6 +27,12 @@ typedef struct {
     const char *out;
     int help;
     int version;
+    /* finding and downloading the model (modelsetup.c) */
+    int download;            /* --download */
+    const char *download_id; /* its ID[@REV]; NULL: the default model */
+    int list_models;
+    int yes;
+    int demo;
 } options;
 
 /*
