@@ -4,7 +4,8 @@
 usage: ptyrun.py [--expect TEXT --answer LINE] [--cols N] --out FILE -- COMMAND [ARG...]
 
 Everything the command writes goes to FILE. When TEXT appears in the output, LINE and a newline are
-typed once. The exit status is the command's (128 + N when signal N ended it); 124 after 60 s.
+typed once (LINE "^C" types Ctrl-C alone). The exit status is the command's (128 + N when signal N
+ended it); 124 after 60 s.
 """
 
 import argparse
@@ -47,7 +48,7 @@ def main():
                 break
             out += data
         if not answered and args.expect.encode() in out:
-            os.write(fd, (args.answer + "\n").encode())
+            os.write(fd, b"\x03" if args.answer == "^C" else (args.answer + "\n").encode())
             answered = True
     else:
         os.kill(pid, signal.SIGKILL)

@@ -280,6 +280,16 @@ ok $? "'y' downloads the model, then the prompt is answered"
 grep -q "\[9/9\] $SHARD2 \[#*> *\]  *[0-9]*%" "$WORK/pty" && grep -q "$(printf '\r\033\\[K')imp-chat: \[9/9\]" "$WORK/pty"
 ok $? "on a terminal a bar is drawn and erased before each finished file's line"
 
+# Ctrl-C on a terminal: the bar is erased before the message, nothing is drawn after it
+XDG_DATA_HOME="$WORK/data-ctrlc"
+python3 "$HERE/ptyrun.py" --expect "[8/9] $SHARD1" --answer ^C --out "$WORK/pty" -- \
+    "$IMP_CHAT" --download test/slow
+rc=$?
+tail -c 400 "$WORK/pty" | tr '\r' '\n' >"$WORK/pty.tail"
+[ "$rc" -eq 130 ] && grep -q "$(printf '\033\\[K')imp-chat: download interrupted" "$WORK/pty" &&
+    [ "$(tail -n 1 "$WORK/pty.tail")" = "" ] && grep -q "to resume$" "$WORK/pty.tail"
+ok $? "Ctrl-C on a terminal leaves a clean line and exits with 130"
+
 # ---------------------------------------------------------------- --demo
 run --demo -p "$PROMPT" -n 12 --print-ids
 [ "$rc" -eq 0 ] && [ "$(cat "$WORK/out")" = "$WANT_IDS" ] && grep -q "demo mode: .*its replies are noise" "$WORK/err"
