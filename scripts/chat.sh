@@ -1,14 +1,13 @@
 #!/bin/sh
-# Install what is missing, build, and start imp-chat on a model folder.
-# Usage: scripts/chat.sh MODEL_DIR [imp-chat options]
+# Install what is missing, build, and start imp-chat. Without MODEL_DIR, imp-chat finds the model
+# (Hugging Face cache, its own store) or offers to download it; --demo runs the tiny offline model.
+# Usage: scripts/chat.sh [MODEL_DIR] [imp-chat options]
 set -e
-if [ $# -lt 1 ]; then
-    echo "usage: scripts/chat.sh MODEL_DIR [imp-chat options]" >&2
-    echo "MODEL_DIR is the folder downloaded from the hub (MILVLG/imp-v1-3b)" >&2
-    exit 2
-fi
 top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/scripts/setup.sh" >&2
-model=$1
-shift
-exec "$top/imp-chat" -m "$model" "$@"
+if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
+    model=$1
+    shift
+    exec "$top/imp-chat" -m "$model" "$@"
+fi
+exec "$top/imp-chat" "$@"

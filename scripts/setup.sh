@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 
 PACKAGES="build-essential autoconf automake pkg-config libjansson-dev libpcre2-dev libstb-dev
 libchafa-dev libglib2.0-dev libncurses-dev libopenblas-dev"
+# downloading the model; the fake hub of the download tests
+PACKAGES="$PACKAGES libcurl4-openssl-dev python3"
 
 missing=
 for p in $PACKAGES; do

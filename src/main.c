@@ -13,6 +13,7 @@
 #include "engine.h"
 #include "image.h"
 #include "log.h"
+#include "modelsetup.h"
 #include "options.h"
 #include "tokenizer.h"
 #include "ui.h"
@@ -32,11 +33,6 @@ static int
 main_check_model_dir(const char *dir)
 {
     struct stat sb;
-    if (dir == NULL) {
-        log_error("no model folder given: use -m DIR, the folder downloaded from the hub "
-                  "(MILVLG/imp-v1-3b)");
-        return -1;
-    }
     if (stat(dir, &sb) != 0) {
         log_error("%s: %s (the model folder given with -m)", dir, strerror(errno));
         return -1;
@@ -245,6 +241,55 @@ main_session(const options *opt, FILE *in, const char *name, int interactive)
     return failed && !interactive ? 1 : 0;
 }
 
+/* ---------------------------------------------------------------- finding the model */
+
+/* imp-chat --download [ID[@REV]]. */
+static int
+main_download(const options *opt)
+{
+    char *cause = NULL;
+    if (modelsetup_download(opt->download_id, &main_cancel, &cause) == 0)
+        return 0;
+    log_error("%s", cause);
+    free(cause);
+    return main_cancel ? MODELSETUP_EXIT_INTERRUPTED : 1;
+}
+
+/*
+ * Set opt->model_dir for the modes that load the model: the demo model, or -m, or the lookup
+ * (which may download). config_model is the config file's model setting (NULL when unset).
+ * Returns 0 (*owned: the string to free), or the exit status after printing why.
+ */
+static int
+main_find_model(options *opt, const char *config_model, char **owned)
+{
+    char *cause = NULL;
+    modelstore_source source = MODELSTORE_DEMO;
+    char *dir;
+    if (opt->demo) {
+        dir = modelstore_demo_dir(&cause);
+    } else {
+        modelsetup_options mo = {
+            .model = opt->model_dir, .config_model = config_model, .yes = opt->yes,
+            .cancel = &main_cancel,
+        };
+        dir = modelsetup_model_dir(&mo, &source, &cause);
+    }
+    if (dir == NULL) {
+        log_error("%s", cause);
+        free(cause);
+        return main_cancel ? MODELSETUP_EXIT_INTERRUPTED : 1;
+    }
+    if (opt->demo)
+        log_error("demo mode: a tiny model with random weights, so its replies are noise; it only "
+                  "shows how imp-chat works (run imp-chat without --demo for the real model)");
+    else if (source != MODELSTORE_OPTION && isatty(STDERR_FILENO))
+        log_info("using the model in %s (%s)", dir, modelstore_source_name(source));
+    opt->model_dir = dir;
+    *owned = dir;
+    return 0;
+}
+
 /* The full-screen chat. */
 static int
 main_chat(const options *opt)
@@ -265,6 +310,7 @@ int
 main(int argc, char **argv)
 {
     options opt;
+    char *model_dir = NULL;
     int rc;
     /* wide characters for the chat, but numbers are always written with a '.' */
     setlocale(LC_ALL, "");
@@ -287,6 +333,13 @@ main(int argc, char **argv)
         rc = 0;
     } else if (opt.preprocess != NULL) {
         rc = main_preprocess(&opt);
+    } else if (opt.download) {
+        rc = main_download(&opt);
+    } else if (opt.list_models) {
+        modelsetup_list(stdout, opt.model_dir, opt.config_model);
+        rc = 0;
+    } else if ((rc = main_find_model(&opt, opt.config_model, &model_dir)) != 0) {
+        /* reported: no model, not downloaded, or interrupted */
     } else if (opt.tokenize != NULL) {
         rc = main_tokenize(&opt);
     } else if (opt.prompt != NULL) {
@@ -307,6 +360,7 @@ main(int argc, char **argv)
         /* no terminal to draw on: lines in, replies out, as in --script */
         rc = main_session(&opt, stdin, "stdin", 0);
     }
+    free(model_dir);
     options_free(&opt);
     return rc;
 }

@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "log.h"
+#include "modelstore.h"
 #include "options.h"
 #include "xmalloc.h"
 
@@ -41,6 +42,10 @@ enum {
     OPT_CONFIG,
     OPT_NO_CONFIG,
     OPT_TEST_TOKEN_DELAY,
+    OPT_DOWNLOAD,
+    OPT_LIST_MODELS,
+    OPT_YES,
+    OPT_DEMO,
 };
 
 typedef struct {
@@ -53,7 +58,7 @@ typedef struct {
 } options_entry;
 
 static const options_entry options_table[] = {
-    {"model", required_argument, 'm', "DIR", "model folder as downloaded from the hub", 1},
+    {"model", required_argument, 'm', "DIR", "model folder, or hub id OWNER/NAME[@REV] (default: look for it)", 1},
     {"prompt", required_argument, 'p', "TEXT", "one-shot: reply on stdout, then exit ('-': read stdin)", 0},
     {"image", required_argument, 'i', "FILE", "attach an image to the -p prompt (repeatable)", 0},
     {"max-tokens", required_argument, 'n', "N", "reply length limit (default 512)", 1},
@@ -80,6 +85,10 @@ static const options_entry options_table[] = {
     {"config", required_argument, OPT_CONFIG, "FILE", "read settings from FILE instead of the default config", 0},
     {"no-config", no_argument, OPT_NO_CONFIG, NULL, "read no config file", 0},
     {"test-token-delay", required_argument, OPT_TEST_TOKEN_DELAY, "MS", NULL, 0},
+    {"download", optional_argument, OPT_DOWNLOAD, "[ID[@REV]]", "download the model (default MILVLG/imp-v1-3b), then exit", 0},
+    {"list-models", no_argument, OPT_LIST_MODELS, NULL, "show where models were found, then exit", 0},
+    {"yes", no_argument, OPT_YES, NULL, "download the model without asking when it is not found", 0},
+    {"demo", no_argument, OPT_DEMO, NULL, "chat with a tiny random-weight model (its replies are noise)", 0},
     {"help", no_argument, 'h', NULL, "show this help", 0},
     {"version", no_argument, OPT_VERSION, NULL, "show the version", 0},
 };
@@ -246,6 +255,19 @@ options_apply(options *opt, int c, const char *arg, char **cause)
     case OPT_NO_CONFIG:
         opt->no_config = 1;
         break;
+    case OPT_DOWNLOAD:
+        opt->download = 1;
+        opt->download_id = arg;
+        break;
+    case OPT_LIST_MODELS:
+        opt->list_models = 1;
+        break;
+    case OPT_YES:
+        opt->yes = 1;
+        break;
+    case OPT_DEMO:
+        opt->demo = 1;
+        break;
     case OPT_TEST_TOKEN_DELAY:
         if (options_integer("test-token-delay", arg, 0, 60000, &ll, cause) != 0)
             return -1;
@@ -264,6 +286,16 @@ options_mark_given(options *opt, int c)
     for (size_t i = 0; i < OPTIONS_COUNT; i++)
         if (options_table[i].val == c)
             opt->given[i] = 1;
+}
+
+/* Whether option c came from the command line. */
+static int
+options_given(const options *opt, int c)
+{
+    for (size_t i = 0; i < OPTIONS_COUNT; i++)
+        if (options_table[i].val == c && opt->given[i])
+            return 1;
+    return 0;
 }
 
 /* Keep a string for as long as opt lives. */
@@ -455,6 +487,28 @@ options_parse(options *opt, int argc, char **argv)
     }
     if (!opt->no_config && options_load_config(opt) != 0)
         return -1;
+    /* the config file's model is one place the lookup tries, not an order like -m */
+    if (!options_given(opt, 'm') && opt->model_dir != NULL) {
+        opt->config_model = opt->model_dir;
+        opt->model_dir = NULL;
+    }
+    /* --download ID with a space: the id arrives as the one argument left */
+    if (opt->download && opt->download_id == NULL && optind == argc - 1)
+        opt->download_id = argv[optind++];
+    if (opt->download_id != NULL) {
+        char *id, *rev;
+        if (modelstore_parse_id(opt->download_id, &id, &rev) != 0) {
+            log_error("--download: \"%s\" is not a hub id (OWNER/NAME[@REVISION])",
+                      opt->download_id);
+            return -1;
+        }
+        free(id);
+        free(rev);
+    }
+    if (opt->demo && (opt->model_dir != NULL || opt->download)) {
+        log_error("--demo cannot be combined with %s", opt->download ? "--download" : "-m");
+        return -1;
+    }
     if (optind < argc) {
         log_error("unexpected argument \"%s\" (quote a prompt and pass it with -p)", argv[optind]);
         return -1;

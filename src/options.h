@@ -41,6 +41,7 @@ typedef struct {
     int test_token_delay;   /* ms between tokens, for interface tests */
 
     const char *config_path; /* the config file read, or NULL */
+    const char *config_model; /* the config file's model setting (-m not given), or NULL */
     char **notices;          /* problems in the config file, one line each */
     int nnotices;
     options_binding *bindings;
@@ -48,6 +49,12 @@ typedef struct {
     unsigned char given[64]; /* table entries given on the command line */
     char **owned;
     int nowned;
+    /* finding and downloading the model (modelsetup.c) */
+    int download;            /* --download */
+    const char *download_id; /* its ID[@REV]; NULL: the default model */
+    int list_models;
+    int yes;
+    int demo;
 } options;
 
 /*

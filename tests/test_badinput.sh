@@ -19,8 +19,12 @@ expect_error() {
 expect_error "no model folder" "$WORK/nowhere: No such file or directory" -m "$WORK/nowhere" -p hi
 : >"$WORK/plainfile"
 expect_error "model path is a file" "not a folder" -m "$WORK/plainfile" -p hi
-run -p hi
-[ "$rc" -eq 1 ] && grep -q "no model folder given" "$WORK/err"; ok $? "no -m at all"
+# no -m and no model anywhere (empty cache and store): the command that downloads it is named
+HF_HUB_CACHE="$WORK/no-cache" XDG_DATA_HOME="$WORK/no-data" IMP_CHAT_MODEL= "$IMP_CHAT" -p hi \
+    >"$WORK/out" 2>"$WORK/err" </dev/null
+rc=$?
+[ "$rc" -eq 1 ] && grep -q "download it with \`imp-chat --download\`" "$WORK/err"
+ok $? "no -m at all"
 
 # broken model folders, made from the fixture by tool_badmodel
 bad() {

@@ -82,6 +82,7 @@ typedef struct {
 
     char *status;        /* a message for the status line, until the next key */
     int status_error;
+    int status_until_done; /* the message lasts only until the turn ends ("stopping...") */
     engine_stats last;
     int have_last;
     int used, ctx;
@@ -137,6 +138,7 @@ ui_status(ui *u, int error, const char *fmt, ...)
     free(u->status);
     u->status = text;
     u->status_error = error;
+    u->status_until_done = 0;
     u->dirty = 1;
 }
 
@@ -278,7 +280,7 @@ ui_send(ui *u, int confirmed)
     u->busy = 1;
     worker_post(u->work, &job);
     transcript_scroll_to(u->tr, 0);
-    ui_status(u, 0, "replying... (Ctrl-C stops)");
+    u->dirty = 1;
 }
 
 /* A send that could not run: the transcript, the tray and the editor go back to how they were. */
@@ -337,8 +339,10 @@ ui_on_event(ui *u, worker_event *ev)
                           "drops the oldest images and turns (you will be asked first); /clear "
                           "starts over.");
             u->reply_entry = -1;
-            free(u->status);
-            u->status = NULL;
+            if (u->status_until_done) {
+                free(u->status);
+                u->status = NULL;
+            }
         }
         u->dirty = 1;
         break;
@@ -563,7 +567,6 @@ ui_command(ui *u, const char *line)
         u->busy = 1;
         worker_post(u->work, &job);
         transcript_scroll_to(u->tr, 0);
-        ui_status(u, 0, "replying again... (Ctrl-C stops)");
     } else if (strcmp(name, "/system") == 0) {
         if (!ui_idle_or_say(u, "/system"))
             return;
@@ -707,6 +710,7 @@ ui_action(ui *u, action a)
         if (u->busy) {
             worker_cancel(u->work);
             ui_status(u, 0, "stopping...");
+            u->status_until_done = 1;
         } else if (u->confirming) {
             u->confirming = 0;
             ui_status(u, 0, "not sent");
@@ -1174,6 +1178,10 @@ ui_welcome(ui *u, const char *note)
     (void)c;
     ui_notice(u, TRANSCRIPT_NOTICE, text);
     free(text);
+    if (u->opt->demo)
+        ui_notice(u, TRANSCRIPT_ERROR,
+                  "Demo mode: a tiny model with random weights, so its replies are noise. It "
+                  "shows how imp-chat works; run imp-chat without --demo for the real model.");
     if (note != NULL)
         ui_notice(u, TRANSCRIPT_NOTICE, note);
     for (int i = 0; i < u->opt->nnotices; i++)
