@@ -315,12 +315,8 @@ options_notice(options *opt, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char *text = NULL;
-    if (vasprintf(&text, fmt, ap) < 0)
-        text = NULL;
+    char *text = xvasprintf(fmt, ap);
     va_end(ap);
-    if (text == NULL)
-        return;
     opt->notices = xreallocarray(opt->notices, (size_t)opt->nnotices + 1, sizeof *opt->notices);
     opt->notices[opt->nnotices++] = text;
 }

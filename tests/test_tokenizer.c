@@ -19,18 +19,6 @@ static const char *const test_tokenizer_files[] = {
     "special_tokens_map.json",
 };
 
-/* Deterministic generator so a failure can be reproduced. */
-static uint64_t test_rng_state = 0x2545F4914F6CDD1DULL;
-
-static uint32_t
-test_rng(void)
-{
-    test_rng_state ^= test_rng_state << 13;
-    test_rng_state ^= test_rng_state >> 7;
-    test_rng_state ^= test_rng_state << 17;
-    return (uint32_t)(test_rng_state >> 32);
-}
-
 /* Whether s[0..n) is well-formed UTF-8, checked independently of the tokenizer. */
 static int
 test_utf8_ok(const unsigned char *s, size_t n)
@@ -278,13 +266,13 @@ test_hostile(const tokenizer *t)
 
     /* Random bytes of many lengths: encode never fails and the pieces give the bytes back. */
     for (int round = 0; round < 300; round++) {
-        size_t len = round < 200 ? (size_t)(test_rng() % 64) : (size_t)(test_rng() % 8192);
+        size_t len = round < 200 ? (size_t)(testutil_random() % 64) : (size_t)(testutil_random() % 8192);
         unsigned char *buf = malloc(len + 1);
         int32_t *ids = NULL;
         size_t n = 0, plen;
         char *back;
         for (size_t i = 0; i < len; i++) {
-            uint32_t r = test_rng();
+            uint32_t r = testutil_random();
             /* Mostly high bytes and whitespace, where the edge cases are. */
             buf[i] = r % 3 == 0 ? (unsigned char)" \t\n<'"[r % 5] : (unsigned char)(r >> 8);
         }
@@ -501,8 +489,8 @@ test_speed(const tokenizer *t)
     struct timespec a, b;
     double secs;
     while (len < (size_t)1 << 20) {
-        const char *p = parts[test_rng() % (sizeof parts / sizeof *parts)];
-        len += (size_t)snprintf(text + len, cap - len, "%s word%u ", p, test_rng() % 5000);
+        const char *p = parts[testutil_random() % (sizeof parts / sizeof *parts)];
+        len += (size_t)snprintf(text + len, cap - len, "%s word%u ", p, testutil_random() % 5000);
     }
     clock_gettime(CLOCK_MONOTONIC, &a);
     tokenizer_encode(t, text, len, &ids, &n);

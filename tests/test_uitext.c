@@ -19,18 +19,6 @@
 
 /* ------------------------------------------------------------------ common checks */
 
-/* Deterministic generator so a failure can be reproduced. */
-static uint64_t test_rng_state = 0x9E3779B97F4A7C15ULL;
-
-static uint32_t
-test_rng(void)
-{
-    test_rng_state ^= test_rng_state << 13;
-    test_rng_state ^= test_rng_state >> 7;
-    test_rng_state ^= test_rng_state << 17;
-    return (uint32_t)(test_rng_state >> 32);
-}
-
 static const char *
 show(const char *s)
 {
@@ -356,18 +344,18 @@ test_sanitize_fuzz(void)
     for (int iter = 0; iter < 1500 && !bad; iter++) {
         char text[400];
         size_t len = 0;
-        int n = (int)(test_rng() % 60);
+        int n = (int)(testutil_random() % 60);
         for (int k = 0; k < n; k++) {
-            if (test_rng() % 3 == 0) {
-                text[len++] = (char)(test_rng() & 0xFF);
+            if (testutil_random() % 3 == 0) {
+                text[len++] = (char)(testutil_random() & 0xFF);
             } else {
-                const char *p = pieces[test_rng() % (sizeof pieces / sizeof pieces[0])];
+                const char *p = pieces[testutil_random() % (sizeof pieces / sizeof pieces[0])];
                 memcpy(text + len, p, strlen(p));
                 len += strlen(p);
             }
         }
         textview_style st =
-            test_style(1 + (int)(test_rng() % 30), iter % 2 ? TEXTVIEW_MARKDOWN : 0);
+            test_style(1 + (int)(testutil_random() % 30), iter % 2 ? TEXTVIEW_MARKDOWN : 0);
         st.prefix = iter % 3 == 0 ? "\x1b| " : NULL;
         cell_lines l;
         cell_lines_init(&l);

@@ -143,3 +143,13 @@ testutil_close(const char *what, const float *got, const float *want, size_t n, 
     }
     return 0;
 }
+
+uint32_t
+testutil_random(void)
+{
+    static uint64_t state = 0x9E3779B97F4A7C15ULL;
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return (uint32_t)(state >> 32);
+}

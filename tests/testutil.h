@@ -14,6 +14,8 @@
 /* Record a check result; prints the formatted message on failure. Returns cond. */
 int testutil_check(int cond, const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* A deterministic 32-bit random number (xorshift64 from a fixed seed), so failures reproduce. */
+uint32_t testutil_random(void);
 /* Print the summary and return the exit status for main (0 when every check passed). */
 int testutil_finish(const char *name);
 /* The fixtures folder: $FIXTURES, else tests/fixtures relative to the working directory. */

@@ -177,18 +177,7 @@ input_decode(const char *s, size_t len, size_t *n)
     memset(&ps, 0, sizeof ps);
     while (i < len) {
         wchar_t wc;
-        size_t r;
-        if ((unsigned char)s[i] < 0x80) {
-            wc = (unsigned char)s[i];
-            r = 1;
-        } else {
-            r = mbrtowc(&wc, s + i, len - i, &ps);
-            if (r == (size_t)-1 || r == (size_t)-2) {
-                wc = 0xFFFD;
-                r = r == (size_t)-1 ? 1 : len - i;
-                memset(&ps, 0, sizeof ps);
-            }
-        }
+        size_t r = sanitize_decode(s + i, len - i, &ps, &wc);
         if (wc == '\r') {
             wc = '\n';
             if (i + 1 < len && s[i + 1] == '\n')

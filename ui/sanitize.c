@@ -141,6 +141,23 @@ sanitize_glyphs_append_wchar(sanitize_glyphs *gl, wchar_t wc, uint8_t text_role,
     return gl->n - n0;
 }
 
+size_t
+sanitize_decode(const char *s, size_t len, mbstate_t *ps, wchar_t *wc)
+{
+    if ((unsigned char)s[0] < 0x80) {
+        *wc = (unsigned char)s[0];
+        return 1;
+    }
+    size_t r = mbrtowc(wc, s, len, ps);
+    if (r == (size_t)-1 || r == (size_t)-2) {
+        /* -2: a sequence cut off by the end of the text */
+        *wc = SANITIZE_REPLACEMENT;
+        memset(ps, 0, sizeof *ps);
+        return r == (size_t)-1 ? 1 : len;
+    }
+    return r;
+}
+
 void
 sanitize_glyphs_append(sanitize_glyphs *gl, const char *s, size_t len, uint8_t text_role,
                        uint8_t attr, int flags)
@@ -150,21 +167,8 @@ sanitize_glyphs_append(sanitize_glyphs *gl, const char *s, size_t len, uint8_t t
     size_t i = 0;
     while (i < len) {
         wchar_t wc;
-        size_t r;
-        if ((unsigned char)s[i] < 0x80) {
-            wc = (unsigned char)s[i];
-            r = 1;
-        } else {
-            r = mbrtowc(&wc, s + i, len - i, &ps);
-            if (r == (size_t)-1 || r == (size_t)-2) {
-                /* -2: a sequence cut off by the end of the text */
-                wc = SANITIZE_REPLACEMENT;
-                r = r == (size_t)-1 ? 1 : len - i;
-                memset(&ps, 0, sizeof ps);
-            }
-        }
+        i += sanitize_decode(s + i, len - i, &ps, &wc);
         sanitize_glyphs_append_wchar(gl, wc, text_role, attr, flags);
-        i += r;
     }
 }
 

@@ -47,6 +47,11 @@ typedef struct {
     int n, cap;
 } sanitize_glyphs;
 
+/*
+ * Decode the character at the start of len > 0 bytes of UTF-8 into *wc (an invalid byte or a
+ * sequence cut off by the end as U+FFFD); returns the bytes it took.
+ */
+size_t sanitize_decode(const char *s, size_t len, mbstate_t *ps, wchar_t *wc);
 /* Start an empty glyph list. */
 void sanitize_glyphs_init(sanitize_glyphs *gl);
 /* Free the glyph list's memory. */

@@ -73,16 +73,12 @@ theme_notice(char **notices, const char *fmt, ...) __attribute__((format(printf,
 static void
 theme_notice(char **notices, const char *fmt, ...)
 {
-    va_list ap;
-    char *line = NULL;
-    va_start(ap, fmt);
-    if (vasprintf(&line, fmt, ap) < 0)
-        line = NULL;
-    va_end(ap);
-    if (line == NULL || notices == NULL) {
-        free(line);
+    if (notices == NULL)
         return;
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    char *line = xvasprintf(fmt, ap);
+    va_end(ap);
     char *joined = *notices != NULL ? xasprintf("%s\n%s", *notices, line) : xstrdup(line);
     free(*notices);
     free(line);

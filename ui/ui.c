@@ -2,6 +2,7 @@
 
 #define _XOPEN_SOURCE_EXTENDED 1
 #include <ctype.h>
+#include <stdarg.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
@@ -130,10 +131,8 @@ static void
 ui_status(ui *u, int error, const char *fmt, ...)
 {
     va_list ap;
-    char *text = NULL;
     va_start(ap, fmt);
-    if (vasprintf(&text, fmt, ap) < 0)
-        text = NULL;
+    char *text = xvasprintf(fmt, ap);
     va_end(ap);
     free(u->status);
     u->status = text;
