@@ -1,0 +1,220 @@
+#include "config.h"
+
+#define _XOPEN_SOURCE_EXTENDED 1
+#include <glib.h>
+#include <ncurses.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "help.h"
+#include "sanitize.h"
+#include "screen.h"
+#include "uidraw.h"
+#include "uistate.h"
+#include "xmalloc.h"
+
+/* ------------------------------------------------------------------ images in the transcript */
+
+/* The box an image of the transcript is drawn in, for a transcript width. */
+static int
+uidraw_image_cols(int width)
+{
+    int cols = width - 2 < UI_IMAGE_MAX_COLS ? width - 2 : UI_IMAGE_MAX_COLS;
+    return cols > 1 ? cols : 1;
+}
+
+void
+uidraw_image_entry(void *ctx, int image, int width, cell_lines *out)
+{
+    ui *u = ctx;
+    gallery_render(u->gal, image, uidraw_image_cols(width), UI_IMAGE_MAX_ROWS, out);
+}
+
+/* ------------------------------------------------------------------ drawing */
+
+static void
+uidraw_status(ui *u, int y)
+{
+    int used = u->used, ctx = u->ctx;
+    int images = 0;
+    for (int t = 0; t < u->nturns; t++)
+        if (!u->turns[t].dropped)
+            images += u->turns[t].nimages - u->turns[t].images_dropped;
+    char right[256];
+    int off = snprintf(right, sizeof right, " ctx %d/%d", used, ctx);
+    if (images > 0)
+        off += snprintf(right + off, sizeof right - off, " (%d image%s)", images,
+                        images == 1 ? "" : "s");
+    if (u->nstaged > 0)
+        off += snprintf(right + off, sizeof right - off, " +%d staged", u->nstaged * 729);
+    if (u->have_last) {
+        const engine_stats *s = &u->last;
+        double tps = s->generated > 1 && s->decode_ms > 0 ? (s->generated - 1) * 1e3 / s->decode_ms : 0;
+        off += snprintf(right + off, sizeof right - off, " | reused %d new %d", s->reused,
+                        s->new_positions);
+        if (s->images_encoded > 0)
+            off += snprintf(right + off, sizeof right - off, " enc %.1fs", s->encode_ms / 1e3);
+        snprintf(right + off, sizeof right - off, " first %.2fs %.1f tok/s ", s->first_token_ms / 1e3,
+                 tps);
+    } else {
+        snprintf(right + off, sizeof right - off, " | %s ", engine_backend_name(u->eng));
+    }
+    int warn = ctx > 0 && used * 10 > ctx * 9;
+    role r = warn ? ROLE_STATUS_WARN : ROLE_STATUS;
+    const char *left = u->status != NULL ? u->status : u->busy ? "replying... (Ctrl-C stops)"
+                                                                 : "F1 help";
+    /* a message wins over the numbers: they give up their columns first */
+    int lw = sanitize_width(left, strlen(left), 0);
+    int rw = sanitize_width(right, strlen(right), 0);
+    if (rw > COLS - lw - 2)
+        rw = COLS - lw - 2 > 0 ? COLS - lw - 2 : 0;
+    screen_fill(y, 0, COLS, r);
+    screen_draw_text(y, 1, left, COLS - rw - 1, u->status_error && u->status ? ROLE_ERROR : r, 0);
+    if (rw > 0)
+        screen_draw_text(y, COLS - rw, right, rw, r, 0);
+}
+
+static void
+uidraw_tray(ui *u, int y)
+{
+    int x = 0;
+    for (int i = 0; i < UI_TRAY_ROWS; i++)
+        screen_fill(y + i, 0, COLS, ROLE_TRAY);
+    for (int k = 0; k < u->nstaged && x < COLS; k++) {
+        cell_lines preview;
+        cell_lines_init(&preview);
+        gallery_render_bare(u->gal, u->staged[k], UI_TRAY_PREVIEW_COLS, UI_TRAY_ROWS, &preview);
+        int pw = UI_TRAY_PREVIEW_COLS < COLS - x ? UI_TRAY_PREVIEW_COLS : COLS - x;
+        for (int r = 0; r < UI_TRAY_ROWS && r < preview.n; r++)
+            screen_draw_line(y + r, x, &preview.lines[r], pw, ROLE_TRAY);
+        cell_lines_free(&preview);
+        x += pw + 1;
+        int w, h;
+        gallery_size(u->gal, u->staged[k], &w, &h);
+        char *name = gallery_name_new(u->gal, u->staged[k]);
+        char size[64], cost[64];
+        snprintf(size, sizeof size, "%dx%d px", w, h);
+        snprintf(cost, sizeof cost, "729 positions");
+        int tw = 24 < COLS - x ? 24 : COLS - x;
+        if (tw > 0) {
+            screen_draw_text(y, x, name, tw, ROLE_TRAY, CELL_BOLD);
+            screen_draw_text(y + 1, x, size, tw, ROLE_TRAY, 0);
+            screen_draw_text(y + 2, x, cost, tw, ROLE_TRAY, 0);
+        }
+        free(name);
+        x += tw + 2;
+    }
+}
+
+static void
+uidraw_help(ui *u)
+{
+    cell_lines lines;
+    cell_lines_init(&lines);
+    help_render(&lines, COLS);
+    if (u->help_scroll > lines.n - LINES)
+        u->help_scroll = lines.n - LINES > 0 ? lines.n - LINES : 0;
+    for (int y = 0; y < LINES; y++) {
+        int i = y + u->help_scroll;
+        screen_draw_line(y, 0, i < lines.n ? &lines.lines[i] : NULL, COLS, ROLE_NORMAL);
+    }
+    cell_lines_free(&lines);
+}
+
+static void
+uidraw_image_overlay(ui *u)
+{
+    cell_lines lines;
+    cell_lines_init(&lines);
+    gallery_render(u->gal, u->overlay_image, COLS, LINES - 2, &lines);
+    for (int y = 0; y < LINES - 1; y++)
+        screen_draw_line(y, 0, y < lines.n ? &lines.lines[y] : NULL, COLS, ROLE_NORMAL);
+    screen_fill(LINES - 1, 0, COLS, ROLE_STATUS);
+    screen_draw_text(LINES - 1, 1, "any key goes back to the chat", COLS - 1, ROLE_STATUS, 0);
+    cell_lines_free(&lines);
+}
+
+void
+uidraw_frame(ui *u)
+{
+    screen_begin_frame();
+    if (LINES < 6 || COLS < 20) {
+        erase();
+        screen_draw_text(0, 0, "terminal too small", COLS, ROLE_ERROR, 0);
+        refresh();
+        return;
+    }
+    u->last_draw = ui_now_ms();
+    u->dirty = 0;
+    if (u->overlay != UI_OVERLAY_NONE) {
+        curs_set(0);
+        if (u->overlay == UI_OVERLAY_HELP)
+            uidraw_help(u);
+        else
+            uidraw_image_overlay(u);
+        refresh();
+        return;
+    }
+    /* bottom up: status, input, tray, separator; the transcript takes what is left */
+    int status_y = LINES - 1;
+    cell_lines in_lines;
+    cell_lines_init(&in_lines);
+    int crow = 0, ccol = 0;
+    int max_rows = UI_INPUT_MAX_ROWS < LINES / 3 ? UI_INPUT_MAX_ROWS : LINES / 3;
+    input_layout(u->in, COLS - 2, max_rows > 0 ? max_rows : 1, &in_lines, &crow, &ccol);
+    int input_rows = in_lines.n > 0 ? in_lines.n : 1;
+    int input_y = status_y - input_rows;
+    int tray_rows = u->nstaged > 0 ? UI_TRAY_ROWS : 0;
+    int tray_y = input_y - tray_rows;
+    int sep_y = tray_y - 1;
+    int height = sep_y;
+
+    transcript_layout(u->tr, COLS, height);
+    int nimages = gallery_count(u->gal);
+    int *tops = xreallocarray(NULL, (size_t)nimages + 1, sizeof *tops);
+    for (int i = 0; i < nimages; i++)
+        tops[i] = -1;
+    for (int y = 0; y < height; y++) {
+        const cell_line *line = transcript_view_line(u->tr, y);
+        screen_draw_line(y, 0, line, COLS, ROLE_NORMAL);
+        if (line != NULL && line->n > 0 && (line->cells[0].attr & CELL_IMAGE_MARK) &&
+            line->cells[0].fg >= 0 && line->cells[0].fg < nimages)
+            tops[line->cells[0].fg] = y;
+    }
+
+    cell_line sep = {NULL, 0};
+    int below = transcript_lines_below(u->tr);
+    for (int x = 0; x < COLS; x++)
+        sanitize_line_append(&sep, "─", ROLE_BORDER, 0);
+    screen_draw_line(sep_y, 0, &sep, COLS, ROLE_BORDER);
+    free(sep.cells);
+    if (below > 0) {
+        char more[64];
+        snprintf(more, sizeof more, " %d more lines below (End) ", below);
+        int w = (int)strlen(more);
+        screen_draw_text(sep_y, COLS - w - 1, more, w, ROLE_BORDER, 0);
+    }
+    if (tray_rows > 0)
+        uidraw_tray(u, tray_y);
+    for (int r = 0; r < input_rows; r++) {
+        screen_draw_text(input_y + r, 0, r == 0 ? (u->busy ? "· " : "> ") : "  ", 2, ROLE_PROMPT, 0);
+        screen_draw_line(input_y + r, 2, r < in_lines.n ? &in_lines.lines[r] : NULL, COLS - 2,
+                         ROLE_INPUT);
+    }
+    cell_lines_free(&in_lines);
+    uidraw_status(u, status_y);
+    move(input_y + crow, 2 + ccol);
+    curs_set(1);
+    /* sixel pixels are erased only by repainting: repaint all when the images moved */
+    int moved = u->image_tops == NULL || u->nimage_tops != nimages ||
+                memcmp(u->image_tops, tops, (size_t)nimages * sizeof *tops) != 0;
+    if (moved && gallery_mode_of(u->gal) == GALLERY_SIXEL)
+        clearok(curscr, TRUE);
+    refresh();
+    if (moved)
+        gallery_overlay(u->gal, tops, nimages, 0, uidraw_image_cols(COLS), UI_IMAGE_MAX_ROWS, height);
+    free(u->image_tops);
+    u->image_tops = tops;
+    u->nimage_tops = nimages;
+}
