@@ -46,12 +46,21 @@ wait_for() {
 
 type_line() { tm send-keys -t 0 -l -- "$1"; tm send-keys -t 0 Enter; }
 
+# --- the config file: a key binding, and a bad line reported with its file and line
+mkdir -p "$WORK/config/imp-chat/themes"
+printf 'bind C-t help\nbind C-q no-such-action\n' >"$WORK/config/imp-chat/config"
+printf 'user = red\nnonsense = blue\n' >"$WORK/config/imp-chat/themes/bad.theme"
+
 # --- start-up screen
 start
 wait_for "F1 help"; ok $? "start-up: the status line shows"
 grep -q "imp-chat .*on the cpu backend" "$WORK/screen"; ok $? "start-up: the welcome names the backend"
 grep -q "^>" "$WORK/screen"; ok $? "start-up: the input prompt"
 grep -q "ctx 0/3072" "$WORK/screen"; ok $? "start-up: the context budget"
+grep -q 'config:2: bind: unknown action "no-such-action"' "$WORK/screen"; ok $? "a bad binding names the config file and line"
+tm send-keys -t 0 C-t
+wait_for "commands and keys"; ok $? "a key bound in the config file works"
+tm send-keys -t 0 q
 
 # --- a question gets the fixture's greedy reply
 type_line "/set max-tokens 12"
@@ -71,6 +80,24 @@ wait_for "no-such.png: No such file"; ok $? "a missing image is reported with th
 type_line "What is in the picture?"
 wait_for "[1] grid384.png, 384x384, 729 positions"; ok $? "the image shows in the transcript with its caption"
 wait_for "(1 image)"; ok $? "the context budget counts the image"
+
+# --- /images, /show, F1 and /theme
+type_line "/images"
+wait_for "1: grid384.png, 384x384"; ok $? "/images lists the conversation's images"
+type_line "/show 1"
+wait_for "any key goes back to the chat"; ok $? "/show shows the image full-screen"
+tm send-keys -t 0 x
+wait_for "F1 help"; ok $? "a key leaves /show"
+tm send-keys -t 0 F1
+wait_for "commands and keys"; ok $? "F1 shows the help"
+grep -q "/regen" "$WORK/screen" && grep -q "C-c" "$WORK/screen"; ok $? "the help lists commands and keys"
+tm send-keys -t 0 q
+type_line "/theme light"
+wait_for "theme light"; ok $? "/theme switches the theme"
+type_line "/theme bad"
+wait_for "bad.theme:2: unknown role \"nonsense\""; ok $? "a theme file's mistake names the file and line"
+type_line "/theme nope"
+wait_for 'no theme "nope" (themes: bad, default, light, mono)'; ok $? "an unknown theme lists the themes"
 
 # --- /copy puts the last reply on the clipboard with OSC 52 (tmux keeps it as a paste buffer)
 tm set-option -s set-clipboard on
@@ -101,6 +128,9 @@ start --test-token-delay 400 -n 200
 wait_for "F1 help"
 type_line "Tell me a long story."
 wait_for "replying"; ok $? "a slow reply is under way"
+tm send-keys -t 0 -l "typing while it streams"
+wait_for "· typing while it streams"; ok $? "typing works while a reply streams"
+tm send-keys -t 0 C-u
 sleep 1
 tm send-keys -t 0 C-c
 wait_for "imp  stopped"; ok $? "Ctrl-C stops the reply and marks it"
