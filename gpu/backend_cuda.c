@@ -7,7 +7,7 @@
 #include "log.h"
 
 backend *
-backend_cuda_new(int threads, char **why)
+backend_cuda_new(int threads, size_t need, char **why)
 {
     char reason[256];
     int n = gpu_device_count(reason, sizeof reason);

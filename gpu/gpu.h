@@ -6,6 +6,8 @@
 extern "C" {
 #endif
 
+#include <stddef.h>
+
 struct backend;
 
 /*
@@ -15,10 +17,11 @@ struct backend;
 int gpu_device_count(char *why, int size);
 
 /*
- * Create the CUDA backend. The device op table is filled by a later part of the project; until
- * then this reports why it cannot be used, so --backend auto falls back to the CPU.
+ * Create the CUDA backend when a device has need bytes free. The device op table is filled by a
+ * later part of the project; until then this reports why it cannot be used, so --backend auto
+ * falls back to the CPU.
  */
-struct backend *backend_cuda_new(int threads, char **why);
+struct backend *backend_cuda_new(int threads, size_t need, char **why);
 
 #ifdef __cplusplus
 }
