@@ -8,9 +8,9 @@
 #
 # The GPU machine (Ubuntu 24.04, gcc 13, CUDA 13, no network) lacks jansson, PCRE2, stb, ncurses,
 # chafa and glib headers. Prepare on a machine with network, then call it through the device tool
-# carrying the prepared folder:
+# carrying the prepared folders (about 10 MB; not .deps/root, which this script makes there):
 #     scripts/fetch-debs.sh
-#     run(command="scripts/gpu-check.sh", carry=[".deps"], timeout_s=420)
+#     run(command="scripts/gpu-check.sh", carry=[".deps/debs", ".deps/gen"], timeout_s=420)
 #
 # Options: --arch LIST   CUDA architectures for configure (default: native, the local GPU only)
 #          --build-only  stop after the build (to try the script on a machine without a GPU)
