@@ -1,25 +1,321 @@
 #include "config.h"
 
-#include <stdio.h>
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "backend.h"
+#include "f16.h"
 #include "gpu.h"
 #include "log.h"
+#include "sampler_rule.h"
+#include "xmalloc.h"
+
+/*
+ * Matrices (two or more dimensions) live on the device as fp16, as shipped (BF16 and F32 are
+ * converted once); vectors (biases, LayerNorm parameters) as fp32.
+ */
+struct backend_weight {
+    int64_t rows; /* shape[0] */
+    int64_t cols; /* elements per row */
+    int half;     /* 1: fp16 matrix, 0: fp32 vector */
+    void *data;   /* device */
+};
+
+struct backend_kv {
+    int layers, ctx, dim;
+    uint16_t *k; /* (layer, pos, dim) fp16 on the device */
+    uint16_t *v; /* (layer, pos, dim) fp16 on the device */
+};
+
+typedef struct {
+    backend base;
+    gpu_ctx *g;
+} backend_cuda;
+
+static gpu_ctx *
+cuda_ctx(backend *be)
+{
+    return ((backend_cuda *)be)->g;
+}
+
+/* ------------------------------------------------------------------ weights and buffers */
+
+/* Element i of a mapped tensor as float (the data may be unaligned). */
+static float
+cuda_tensor_value(const weights_tensor *t, int64_t i)
+{
+    const unsigned char *src = t->data;
+    uint16_t h;
+    float f;
+    switch (t->dtype) {
+    case WEIGHTS_F16:
+        memcpy(&h, src + 2 * i, 2);
+        return f16_to_f32(h);
+    case WEIGHTS_BF16:
+        memcpy(&h, src + 2 * i, 2);
+        return bf16_to_f32(h);
+    case WEIGHTS_F32:
+        break;
+    }
+    memcpy(&f, src + 4 * i, 4);
+    return f;
+}
+
+static backend_weight *
+cuda_weight_new(backend *be, const weights_tensor *t)
+{
+    gpu_ctx *g = cuda_ctx(be);
+    backend_weight *w = xcalloc(1, sizeof *w);
+    size_t n = (size_t)t->nelem;
+    w->rows = t->ndim > 0 ? t->shape[0] : 1;
+    w->cols = w->rows > 0 ? t->nelem / w->rows : 0;
+    w->half = t->ndim >= 2;
+    char *what = xasprintf("weight %s", t->name);
+    if (w->half) {
+        w->data = gpu_alloc(g, n * 2, what);
+        if (t->dtype == WEIGHTS_F16) {
+            gpu_upload(g, w->data, t->data, n * 2, what);
+        } else {
+            uint16_t *h = xreallocarray(NULL, n ? n : 1, sizeof *h);
+            for (size_t i = 0; i < n; i++)
+                h[i] = f32_to_f16(cuda_tensor_value(t, (int64_t)i));
+            gpu_upload(g, w->data, h, n * 2, what);
+            free(h);
+        }
+    } else {
+        float *f = xreallocarray(NULL, n ? n : 1, sizeof *f);
+        for (size_t i = 0; i < n; i++)
+            f[i] = cuda_tensor_value(t, (int64_t)i);
+        w->data = gpu_alloc(g, n * sizeof(float), what);
+        gpu_upload(g, w->data, f, n * sizeof(float), what);
+        free(f);
+    }
+    free(what);
+    return w;
+}
+
+static void
+cuda_weight_free(backend *be, backend_weight *w)
+{
+    if (w == NULL)
+        return;
+    gpu_free(cuda_ctx(be), w->data);
+    free(w);
+}
+
+static float *
+cuda_buf_new(backend *be, size_t n)
+{
+    return gpu_alloc(cuda_ctx(be), n * sizeof(float), "an activation buffer");
+}
+
+static void
+cuda_buf_free(backend *be, float *buf)
+{
+    gpu_free(cuda_ctx(be), buf);
+}
+
+static void
+cuda_buf_upload(backend *be, float *dst, const float *src, size_t n)
+{
+    gpu_upload(cuda_ctx(be), dst, src, n * sizeof(float), "activations");
+}
+
+static void
+cuda_buf_download(backend *be, float *dst, const float *src, size_t n)
+{
+    gpu_download(cuda_ctx(be), dst, src, n * sizeof(float), "activations");
+}
+
+static void
+cuda_buf_copy(backend *be, float *dst, const float *src, size_t n)
+{
+    gpu_copy(cuda_ctx(be), dst, src, n * sizeof(float), "activations");
+}
+
+/* ------------------------------------------------------------------ ops */
+
+static void
+cuda_linear(backend *be, float *y, const float *x, int rows, const backend_weight *w,
+            const backend_weight *b)
+{
+    assert(w->half && (b == NULL || (!b->half && b->rows == w->rows)));
+    gpu_linear(cuda_ctx(be), y, x, rows, (int)w->cols, (int)w->rows, w->data,
+               b != NULL ? b->data : NULL);
+}
+
+static void
+cuda_layernorm(backend *be, float *y, const float *x, int rows, int dim, const backend_weight *g,
+               const backend_weight *b, float eps)
+{
+    assert(!g->half && !b->half && g->rows == dim && b->rows == dim);
+    gpu_layernorm(cuda_ctx(be), y, x, rows, dim, g->data, b->data, eps);
+}
+
+static void
+cuda_gelu_tanh(backend *be, float *x, size_t n)
+{
+    gpu_gelu_tanh(cuda_ctx(be), x, n);
+}
+
+static void
+cuda_gelu_erf(backend *be, float *x, size_t n)
+{
+    gpu_gelu_erf(cuda_ctx(be), x, n);
+}
+
+static void
+cuda_add(backend *be, float *y, const float *a, size_t n)
+{
+    gpu_add(cuda_ctx(be), y, a, n);
+}
+
+static void
+cuda_patch_embed(backend *be, float *y, const float *pixels, int image, int patch,
+                 const backend_weight *w, const backend_weight *b, const backend_weight *pos)
+{
+    int grid = image / patch;
+    int dim = (int)w->rows;
+    assert(w->half && w->cols == 3 * patch * patch && !b->half && b->rows == dim && pos->half &&
+           pos->rows * pos->cols == (int64_t)grid * grid * dim);
+    gpu_patch_embed(cuda_ctx(be), y, pixels, image, patch, dim, w->data, b->data, pos->data);
+}
+
+static void
+cuda_attention_full(backend *be, float *out, const float *q, const float *k, const float *v, int n,
+                    int heads, int head_dim, float scale)
+{
+    gpu_attention_full(cuda_ctx(be), out, q, k, v, n, heads, head_dim, scale);
+}
+
+static void
+cuda_rope(backend *be, float *x, int rows, int heads, int head_dim, int rot_dim, int pos0,
+          float theta)
+{
+    assert(rot_dim % 2 == 0 && rot_dim <= head_dim);
+    gpu_rope(cuda_ctx(be), x, rows, heads, head_dim, rot_dim, pos0, theta);
+}
+
+static void
+cuda_embed(backend *be, float *y, const int32_t *ids, int n, const backend_weight *table)
+{
+    assert(table->half);
+    for (int i = 0; i < n; i++)
+        assert(ids[i] >= 0 && ids[i] < table->rows);
+    gpu_embed(cuda_ctx(be), y, ids, n, table->data, (int)table->cols);
+}
+
+/* ------------------------------------------------------------------ KV cache */
+
+static backend_kv *
+cuda_kv_new(backend *be, int layers, int ctx, int dim)
+{
+    gpu_ctx *g = cuda_ctx(be);
+    backend_kv *kv = xcalloc(1, sizeof *kv);
+    size_t n = (size_t)layers * ctx * dim;
+    kv->layers = layers;
+    kv->ctx = ctx;
+    kv->dim = dim;
+    /* never cleared: attention reads only the positions written before (see attention.cu) */
+    kv->k = gpu_alloc(g, n * 2, "the KV cache (keys)");
+    kv->v = gpu_alloc(g, n * 2, "the KV cache (values)");
+    return kv;
+}
+
+static void
+cuda_kv_free(backend *be, backend_kv *kv)
+{
+    if (kv == NULL)
+        return;
+    gpu_free(cuda_ctx(be), kv->k);
+    gpu_free(cuda_ctx(be), kv->v);
+    free(kv);
+}
+
+static void
+cuda_kv_write(backend *be, backend_kv *kv, int layer, int pos0, int rows, const float *k,
+              const float *v)
+{
+    assert(layer >= 0 && layer < kv->layers && pos0 >= 0 && pos0 + rows <= kv->ctx);
+    size_t off = ((size_t)layer * kv->ctx + (size_t)pos0) * kv->dim;
+    gpu_kv_write(cuda_ctx(be), kv->k + off, kv->v + off, k, v, (size_t)rows * kv->dim);
+}
+
+static void
+cuda_attention_cached(backend *be, float *out, const float *q, int rows, int pos0,
+                      const backend_kv *kv, int layer, int heads, int head_dim, float scale)
+{
+    assert(heads * head_dim == kv->dim && layer >= 0 && layer < kv->layers && pos0 >= 0 &&
+           pos0 + rows <= kv->ctx);
+    size_t off = (size_t)layer * kv->ctx * kv->dim;
+    gpu_attention_cached(cuda_ctx(be), out, q, rows, pos0, kv->k + off, kv->v + off, heads,
+                         head_dim, scale);
+}
+
+/* ------------------------------------------------------------------ sampling */
+
+static int32_t
+cuda_sample(backend *be, const float *logits, int n, const sampler_params *p, uint64_t *rng,
+            const int32_t *seen, size_t nseen)
+{
+    /* the CPU rule draws one value per step, and only with a temperature */
+    uint64_t rnd = p->temp > 0.0f ? sampler_rule_next(rng) : 0;
+    return gpu_sample(cuda_ctx(be), logits, n, p->temp, p->top_k, p->top_p, p->repeat_penalty, rnd,
+                      seen, nseen);
+}
+
+static void
+cuda_sync(backend *be)
+{
+    gpu_sync(cuda_ctx(be), "waiting for the device");
+}
+
+/* ------------------------------------------------------------------ table */
+
+static void
+cuda_free(backend *be)
+{
+    gpu_ctx_free(cuda_ctx(be));
+    free(be);
+}
+
+static const backend_ops cuda_ops = {
+    .name = "cuda",
+    .free = cuda_free,
+    .weight_new = cuda_weight_new,
+    .weight_free = cuda_weight_free,
+    .buf_new = cuda_buf_new,
+    .buf_free = cuda_buf_free,
+    .buf_upload = cuda_buf_upload,
+    .buf_download = cuda_buf_download,
+    .buf_copy = cuda_buf_copy,
+    .linear = cuda_linear,
+    .layernorm = cuda_layernorm,
+    .gelu_tanh = cuda_gelu_tanh,
+    .gelu_erf = cuda_gelu_erf,
+    .add = cuda_add,
+    .patch_embed = cuda_patch_embed,
+    .attention_full = cuda_attention_full,
+    .rope = cuda_rope,
+    .embed = cuda_embed,
+    .kv_new = cuda_kv_new,
+    .kv_free = cuda_kv_free,
+    .kv_write = cuda_kv_write,
+    .attention_cached = cuda_attention_cached,
+    .sample = cuda_sample,
+    .sync = cuda_sync,
+};
 
 backend *
-backend_cuda_new(int threads, char **why)
+backend_cuda_new(int threads, size_t need, char **why)
 {
-    char reason[256];
-    int n = gpu_device_count(reason, sizeof reason);
-    if (n < 0) {
-        log_cause(why, "%s", reason);
+    gpu_ctx *g = gpu_ctx_new(need, why);
+    if (g == NULL)
         return NULL;
-    }
-    if (n == 0) {
-        log_cause(why, "no CUDA device found");
-        return NULL;
-    }
-    /* The device op table is the subject of the CUDA backend work; until it lands the CPU runs. */
-    log_cause(why, "%d CUDA device(s) found, but this build has no CUDA kernels yet", n);
-    return NULL;
+    backend_cuda *cu = xcalloc(1, sizeof *cu);
+    cu->base.ops = &cuda_ops;
+    cu->base.threads = 1; /* one host thread queues the work */
+    cu->g = g;
+    return &cu->base;
 }

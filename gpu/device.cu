@@ -1,17 +1,255 @@
-// Device discovery for the CUDA backend.
+// The device: opening it with the checks that decide whether --backend auto may use it, memory,
+// copies, and the error reports every other file uses.
 #include <cstdio>
-#include <cuda_runtime.h>
+#include <cstdlib>
+#include <cstring>
 
-#include "gpu.h"
+#include "common.cuh"
 
-extern "C" int
-gpu_device_count(char *why, int size)
+extern "C" {
+#include "xmalloc.h"
+}
+
+static double
+gpu_gib(size_t bytes)
 {
-    int n = 0;
-    cudaError_t err = cudaGetDeviceCount(&n);
+    return (double)bytes / (double)(1ull << 30);
+}
+
+void
+gpu_fail(gpu_ctx *g, cudaError_t err, const char *what)
+{
+    // kernels run asynchronously: a fault shows at the next call that waits for the device
+    int hint = g != NULL && !g->sync_each &&
+               (err == cudaErrorIllegalAddress || err == cudaErrorLaunchFailure ||
+                err == cudaErrorMisalignedAddress || err == cudaErrorIllegalInstruction ||
+                err == cudaErrorHardwareStackError || err == cudaErrorAssert);
+    fatal("CUDA error in %s: %s (%s)%s", what, cudaGetErrorString(err), cudaGetErrorName(err),
+          hint ? "; it may come from an earlier kernel, IMP_CUDA_SYNC=1 names the one that failed"
+               : "");
+}
+
+void
+gpu_check_blas(cublasStatus_t st, const char *what)
+{
+    if (st != CUBLAS_STATUS_SUCCESS)
+        fatal("cuBLAS error in %s: %s (status %d)", what, cublasGetStatusString(st), (int)st);
+}
+
+void
+gpu_check_launch(gpu_ctx *g, const char *kernel)
+{
+    char what[160];
+    cudaError_t err = cudaGetLastError();
     if (err != cudaSuccess) {
-        snprintf(why, (size_t)size, "cudaGetDeviceCount: %s", cudaGetErrorString(err));
-        return -1;
+        snprintf(what, sizeof what, "launching the %s kernel", kernel);
+        gpu_fail(g, err, what);
     }
-    return n;
+    if (g->sync_each) {
+        snprintf(what, sizeof what, "the %s kernel", kernel);
+        gpu_check(g, cudaStreamSynchronize(g->stream), what);
+    }
+}
+
+unsigned int
+gpu_blocks(size_t n, int threads)
+{
+    // enough blocks to fill any current GPU; grid-stride loops cover the rest
+    size_t b = (n + (size_t)threads - 1) / (size_t)threads;
+    if (b > 65536)
+        b = 65536;
+    return b > 0 ? (unsigned int)b : 1u;
+}
+
+void
+gpu_grow(gpu_ctx *g, void **buf, size_t *cap, size_t bytes, const char *what)
+{
+    if (*buf != NULL && *cap >= bytes)
+        return;
+    if (*buf != NULL)
+        gpu_free(g, *buf);
+    *buf = gpu_alloc(g, bytes, what);
+    *cap = bytes;
+}
+
+// An empty kernel: asking for its attributes tells whether this build has code for the device.
+__global__ void
+gpu_probe_kernel(void)
+{
+}
+
+// "13.0" from 13000.
+static void
+gpu_version(char *buf, size_t size, int v)
+{
+    snprintf(buf, size, "%d.%d", v / 1000, (v % 1000) / 10);
+}
+
+extern "C" gpu_ctx *
+gpu_ctx_new(size_t need, char **why)
+{
+    int drv = 0, rt = 0, n = 0;
+    char drv_s[16], rt_s[16];
+    cudaError_t err = cudaRuntimeGetVersion(&rt);
+    if (err != cudaSuccess) {
+        log_cause(why, "cudaRuntimeGetVersion: %s", cudaGetErrorString(err));
+        return NULL;
+    }
+    err = cudaDriverGetVersion(&drv);
+    if (err != cudaSuccess) {
+        log_cause(why, "cudaDriverGetVersion: %s", cudaGetErrorString(err));
+        return NULL;
+    }
+    gpu_version(rt_s, sizeof rt_s, rt);
+    gpu_version(drv_s, sizeof drv_s, drv);
+    if (drv == 0) {
+        log_cause(why, "no NVIDIA driver is installed (this build uses the CUDA %s runtime)", rt_s);
+        return NULL;
+    }
+    // the same major version runs through CUDA's minor version compatibility
+    if (drv / 1000 < rt / 1000) {
+        log_cause(why,
+                  "the NVIDIA driver supports CUDA %s, older than the CUDA %s runtime of this "
+                  "build: update the driver",
+                  drv_s, rt_s);
+        return NULL;
+    }
+    err = cudaGetDeviceCount(&n);
+    if (err != cudaSuccess) {
+        log_cause(why, "cudaGetDeviceCount: %s (driver for CUDA %s, runtime %s)",
+                  cudaGetErrorString(err), drv_s, rt_s);
+        return NULL;
+    }
+    if (n == 0) {
+        log_cause(why, "no CUDA device found");
+        return NULL;
+    }
+    cudaDeviceProp prop;
+    if ((err = cudaSetDevice(0)) != cudaSuccess ||
+        (err = cudaGetDeviceProperties(&prop, 0)) != cudaSuccess) {
+        log_cause(why, "opening CUDA device 0: %s", cudaGetErrorString(err));
+        return NULL;
+    }
+    cudaFuncAttributes attr;
+    err = cudaFuncGetAttributes(&attr, gpu_probe_kernel);
+    if (err != cudaSuccess) {
+        log_cause(why,
+                  "this build has no kernels for %s (compute capability %d.%d): %s; configure "
+                  "--with-cuda-arch=%d%d",
+                  prop.name, prop.major, prop.minor, cudaGetErrorString(err), prop.major,
+                  prop.minor);
+        return NULL;
+    }
+    size_t free_b = 0, total_b = 0;
+    if ((err = cudaMemGetInfo(&free_b, &total_b)) != cudaSuccess) {
+        log_cause(why, "cudaMemGetInfo on %s: %s", prop.name, cudaGetErrorString(err));
+        return NULL;
+    }
+    if (need > free_b) {
+        log_cause(why, "%s has %.2f GiB of memory free, but the model needs %.2f GiB", prop.name,
+                  gpu_gib(free_b), gpu_gib(need));
+        return NULL;
+    }
+
+    gpu_ctx *g = (gpu_ctx *)xcalloc(1, sizeof *g);
+    g->device = 0;
+    snprintf(g->name, sizeof g->name, "%s", prop.name);
+    const char *sync = getenv("IMP_CUDA_SYNC");
+    g->sync_each = sync != NULL && *sync != '\0' && strcmp(sync, "0") != 0;
+    if ((err = cudaStreamCreateWithFlags(&g->stream, cudaStreamNonBlocking)) != cudaSuccess) {
+        log_cause(why, "cudaStreamCreate on %s: %s", prop.name, cudaGetErrorString(err));
+        free(g);
+        return NULL;
+    }
+    cublasStatus_t st = cublasCreate(&g->blas);
+    if (st == CUBLAS_STATUS_SUCCESS)
+        st = cublasSetStream(g->blas, g->stream);
+    if (st != CUBLAS_STATUS_SUCCESS) {
+        log_cause(why, "cublasCreate on %s: %s", prop.name, cublasGetStatusString(st));
+        if (g->blas != NULL)
+            cublasDestroy(g->blas);
+        cudaStreamDestroy(g->stream);
+        free(g);
+        return NULL;
+    }
+    return g;
+}
+
+extern "C" void
+gpu_ctx_free(gpu_ctx *g)
+{
+    if (g == NULL)
+        return;
+    gpu_sync(g, "finishing the queued work");
+    void *bufs[] = {g->act16,  g->ids,      g->s_work,     g->s_marks, g->s_keys,
+                    g->s_sorted, g->s_cum, g->s_sort_tmp, g->s_out};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        gpu_free(g, bufs[i]);
+    gpu_check_blas(cublasDestroy(g->blas), "cublasDestroy");
+    gpu_check(g, cudaStreamDestroy(g->stream), "cudaStreamDestroy");
+    free(g);
+}
+
+extern "C" void *
+gpu_alloc(gpu_ctx *g, size_t bytes, const char *what)
+{
+    void *p = NULL;
+    // a zero-sized request still gets a distinct buffer, as on the CPU
+    cudaError_t err = cudaMalloc(&p, bytes > 0 ? bytes : 4);
+    if (err != cudaSuccess) {
+        size_t free_b = 0, total_b = 0;
+        cudaGetLastError(); // clear the allocation error before asking for the sizes
+        cudaMemGetInfo(&free_b, &total_b);
+        fatal("CUDA error allocating %.1f MiB for %s on %s: %s (%s); %.2f GiB of %.2f GiB are "
+              "free",
+              (double)bytes / (1 << 20), what, g->name, cudaGetErrorString(err),
+              cudaGetErrorName(err), gpu_gib(free_b), gpu_gib(total_b));
+    }
+    return p;
+}
+
+extern "C" void
+gpu_free(gpu_ctx *g, void *dev)
+{
+    if (dev == NULL)
+        return;
+    // kernels queued before may still read the buffer
+    gpu_check(g, cudaStreamSynchronize(g->stream), "waiting for the device before cudaFree");
+    gpu_check(g, cudaFree(dev), "cudaFree");
+}
+
+extern "C" void
+gpu_upload(gpu_ctx *g, void *dst, const void *src, size_t bytes, const char *what)
+{
+    char op[200];
+    snprintf(op, sizeof op, "copying %s to the device", what);
+    // from pageable memory the call returns once src has been staged, so src may be reused
+    gpu_check(g, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, g->stream), op);
+    if (g->sync_each)
+        gpu_check(g, cudaStreamSynchronize(g->stream), op);
+}
+
+extern "C" void
+gpu_download(gpu_ctx *g, void *dst, const void *src, size_t bytes, const char *what)
+{
+    char op[200];
+    snprintf(op, sizeof op, "copying %s from the device", what);
+    gpu_check(g, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, g->stream), op);
+    gpu_check(g, cudaStreamSynchronize(g->stream), op);
+}
+
+extern "C" void
+gpu_copy(gpu_ctx *g, void *dst, const void *src, size_t bytes, const char *what)
+{
+    char op[200];
+    snprintf(op, sizeof op, "copying %s on the device", what);
+    gpu_check(g, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, g->stream), op);
+    if (g->sync_each)
+        gpu_check(g, cudaStreamSynchronize(g->stream), op);
+}
+
+extern "C" void
+gpu_sync(gpu_ctx *g, const char *what)
+{
+    gpu_check(g, cudaStreamSynchronize(g->stream), what);
 }

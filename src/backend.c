@@ -28,13 +28,19 @@ backend_parse_choice(const char *s, backend_choice *choice)
 backend *
 backend_new(backend_choice choice, int threads, char **note, char **cause)
 {
+    return backend_new_sized(choice, threads, 0, note, cause);
+}
+
+backend *
+backend_new_sized(backend_choice choice, int threads, size_t need, char **note, char **cause)
+{
     if (note != NULL)
         *note = NULL;
     if (choice == BACKEND_CPU)
         return backend_cpu_new(threads);
 #ifdef HAVE_CUDA
     char *why = NULL;
-    backend *be = backend_cuda_new(threads, &why);
+    backend *be = backend_cuda_new(threads, need, &why);
     if (be != NULL)
         return be;
     if (choice == BACKEND_CUDA) {
@@ -47,12 +53,40 @@ backend_new(backend_choice choice, int threads, char **note, char **cause)
     free(why);
     return backend_cpu_new(threads);
 #else
+    (void)need;
     if (choice == BACKEND_CUDA) {
         log_cause(cause, "this imp-chat was built without CUDA (configure --with-cuda)");
         return NULL;
     }
     return backend_cpu_new(threads);
 #endif
+}
+
+size_t
+backend_model_bytes(const imp_config *c, int ctx, int chunk)
+{
+    /* matrices are stored as fp16, vectors as fp32 */
+    size_t h = (size_t)c->hidden, in = (size_t)c->inner, v = (size_t)c->vocab;
+    size_t vh = (size_t)c->vis_hidden, vi = (size_t)c->vis_inner, np = (size_t)c->vis_patches;
+    size_t pp = 3 * (size_t)c->vis_patch * c->vis_patch;
+    size_t big = h > in ? h : in;
+    size_t lm_mat = v * h + c->layers * (4 * h * h + 2 * h * in) + v * h;
+    size_t lm_vec = c->layers * (2 * h + 4 * h + in + h) + 2 * h + v;
+    size_t vis_mat = vh * pp + np * vh + c->vis_layers * (4 * vh * vh + 2 * vh * vi) +
+                     (size_t)c->hidden * c->mm_hidden + h * h;
+    size_t vis_vec = vh + c->vis_layers * (4 * vh + 4 * vh + vi + vh) + 2 * h;
+    size_t stored = 2 * (lm_mat + vis_mat) + 4 * (lm_vec + vis_vec);
+    size_t kv = 2 * (size_t)c->layers * (size_t)ctx * h * 2;
+    /* phi2's scratch, the engine's input rows, logits and the fp16 copy of a product's input */
+    size_t lm_act = 4 * ((size_t)chunk * (7 * h + in) + 2 * v) + 2 * (size_t)chunk * big;
+    /* siglip's scratch, one image's features, the projector and the fp16 patches */
+    size_t vis_act = 4 * (3 * (size_t)c->vis_image * c->vis_image + np * (6 * vh + vi + 2 * h)) +
+                     2 * np * (vi > pp ? vi : pp);
+    /* sampling scratch (logits, marks, sort keys, sums) */
+    size_t sample = 48 * v;
+    /* cuBLAS and sort workspaces, module images */
+    size_t margin = (size_t)256 << 20;
+    return stored + kv + lm_act + vis_act + sample + margin;
 }
 
 void

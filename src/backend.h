@@ -3,7 +3,9 @@
  * a CUDA backend can fill the same table (in a plain C file) and the model code never changes.
  * Activations are fp32 buffers owned by the backend (host memory for the CPU, device memory for a
  * GPU); weights are uploaded once as backend_weight handles; the KV cache is a backend_kv handle.
- * All ops are synchronous from the caller's point of view.
+ * Ops run in the order they are called; a GPU backend may queue them, but every result that
+ * reaches the host (buf_download, sample) waits for the work before it, so callers see them as
+ * synchronous. Only timing needs sync.
  */
 #ifndef IMP_BACKEND_H
 #define IMP_BACKEND_H
@@ -11,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "model_config.h"
+#include "sampler.h"
 #include "weights.h"
 
 typedef struct backend backend;
@@ -76,6 +80,15 @@ typedef struct {
     void (*attention_cached)(backend *be, float *out, const float *q, int rows, int pos0,
                              const backend_kv *kv, int layer, int heads, int head_dim,
                              float scale);
+
+    /*
+     * The next id from logits (n, on the backend, left unchanged) by sampler_choose's rule with p,
+     * the penalty applying to seen (nseen ids, host memory); advances *rng like sampler_choose.
+     */
+    int32_t (*sample)(backend *be, const float *logits, int n, const sampler_params *p,
+                      uint64_t *rng, const int32_t *seen, size_t nseen);
+    /* Wait until every op called so far has finished (for timing). */
+    void (*sync)(backend *be);
 } backend_ops;
 
 /* Every backend begins with this header. */
@@ -96,6 +109,18 @@ typedef enum {
  * to one line saying why, when CUDA was built but not usable). NULL with *cause on failure.
  */
 backend *backend_new(backend_choice choice, int threads, char **note, char **cause);
+/*
+ * Like backend_new, but a GPU is taken only when it also has need bytes of memory free (0: no
+ * check); when it has not, the cause or note gives both numbers.
+ */
+backend *backend_new_sized(backend_choice choice, int threads, size_t need, char **note,
+                           char **cause);
+/*
+ * Device memory a GPU backend needs for a model (bytes): the weights in fp16 (vectors in fp32),
+ * the fp16 KV cache of ctx positions, activations for prefill chunks of chunk rows and one image,
+ * and room for the libraries' workspaces.
+ */
+size_t backend_model_bytes(const imp_config *cfg, int ctx, int chunk);
 /* Parse "auto", "cpu" or "cuda"; -1 when unknown. */
 int backend_parse_choice(const char *s, backend_choice *choice);
 /* Free a backend. */

@@ -782,6 +782,26 @@ cpu_attention_cached(backend *be, float *out, const float *q, int rows, int pos0
     cpu_attention_run((backend_cpu *)be, &job, pos0 + rows);
 }
 
+/* ------------------------------------------------------------------ sampling */
+
+static int32_t
+cpu_sample(backend *be, const float *logits, int n, const sampler_params *p, uint64_t *rng,
+           const int32_t *seen, size_t nseen)
+{
+    /* the rule changes logits by the penalty; the caller's stay as they are */
+    float *work = xmalloc((size_t)n * sizeof(float));
+    memcpy(work, logits, (size_t)n * sizeof(float));
+    int32_t id = sampler_choose(p, work, n, rng, seen, nseen);
+    free(work);
+    return id;
+}
+
+static void
+cpu_sync(backend *be)
+{
+    /* every op has finished when it returns */
+}
+
 /* ------------------------------------------------------------------ table */
 
 static void
@@ -816,6 +836,8 @@ static const backend_ops cpu_ops = {
     .kv_free = cpu_kv_free,
     .kv_write = cpu_kv_write,
     .attention_cached = cpu_attention_cached,
+    .sample = cpu_sample,
+    .sync = cpu_sync,
 };
 
 backend *

@@ -122,10 +122,12 @@ bench_matmul(backend *be, const checkpoint *ck, int rows)
         backend_weight *w = be->ops->weight_new(be, t);
         double flop = 2.0 * rows * in * out;
         be->ops->linear(be, y, xb, rows, w, NULL); /* warm up */
+        be->ops->sync(be);
         double best = 1e30;
         for (int rep = 0; rep < 3; rep++) {
             double t0 = bench_now();
             be->ops->linear(be, y, xb, rows, w, NULL);
+            be->ops->sync(be);
             double dt = bench_now() - t0;
             if (dt < best)
                 best = dt;
@@ -176,6 +178,7 @@ bench_vision(backend *be, const checkpoint *ck, const imp_config *cfg)
     double t0 = bench_now();
     siglip_encode(vis, feat, pixels);
     projector_apply(proj, out, feat, cfg->vis_patches);
+    be->ops->sync(be);
     double dt = bench_now() - t0;
     double n = cfg->vis_patches;
     double flop = 2.0 * n * 3 * cfg->vis_patch * cfg->vis_patch * cfg->vis_hidden +
@@ -275,6 +278,7 @@ bench_lm(backend *be, const checkpoint *ck, const imp_config *cfg, const bench_o
         }
         filled = pos;
         bench_fill(row, d, 13, 0.05f);
+        be->ops->sync(be);
         double t0 = bench_now();
         for (int t = 0; t < bo->decode_tokens; t++) {
             be->ops->buf_upload(be, x1, row, d);
@@ -404,7 +408,9 @@ main(int argc, char **argv)
         log_error("%s", cause);
         return 1;
     }
-    backend *be = backend_new(bo.backend, bo.threads, &note, &cause);
+    backend *be = backend_new_sized(bo.backend, bo.threads,
+                                    backend_model_bytes(&cfg, cfg.context, bo.prompt_positions),
+                                    &note, &cause);
     if (be == NULL) {
         log_error("%s", cause);
         return 1;

@@ -28,6 +28,13 @@ typedef struct {
     float *features;        /* (patches, hidden) on the backend, NULL until encoded */
 } engine_image;
 
+/* The last prompt position's logits: kept on the backend, copied to the host when asked for. */
+typedef struct {
+    float *dev;  /* (vocab) on the backend */
+    float *host; /* (vocab) */
+    int fresh;   /* host holds dev's values */
+} engine_logits;
+
 struct engine {
     imp_config cfg;
     weights *files;        /* NULL for synthetic parts */
@@ -51,8 +58,8 @@ struct engine {
     int npending;
     int32_t *seen;         /* text ids of the conversation, for the repetition penalty */
     size_t nseen, seen_cap;
-    float *logits;         /* (vocab) host */
-    float *prompt_logits;  /* (vocab) host: last prompt position of the last turn */
+    const float *logits;   /* (vocab) on the backend: the last position run (phi2's buffer) */
+    engine_logits *prompt_logits; /* last prompt position of the last turn */
     float *x;              /* (chunk, hidden) input embeddings on the backend */
     long positions_run;
     int last_prompt_end;   /* cache length after the last turn's prompt */
@@ -88,8 +95,10 @@ engine_new_parts(backend *be, const imp_config *cfg, const checkpoint *ck, token
     e->conv = chat_new(system);
     e->pending = xcalloc(2, sizeof *e->pending);
     e->vision_out = be->ops->buf_new(be, (size_t)cfg->vis_patches * cfg->vis_hidden);
-    e->logits = xcalloc((size_t)cfg->vocab, sizeof(float));
-    e->prompt_logits = xcalloc((size_t)cfg->vocab, sizeof(float));
+    e->prompt_logits = xcalloc(1, sizeof *e->prompt_logits);
+    e->prompt_logits->dev = be->ops->buf_new(be, (size_t)cfg->vocab);
+    e->prompt_logits->host = xcalloc((size_t)cfg->vocab, sizeof(float));
+    e->prompt_logits->fresh = 1; /* zeros until a turn runs */
     e->x = be->ops->buf_new(be, (size_t)ENGINE_PREFILL_CHUNK * cfg->hidden);
     return e;
 }
@@ -114,7 +123,9 @@ engine_new(const engine_options *opt, char **note, char **cause)
         tokenizer_free(tok);
         return NULL;
     }
-    backend *be = backend_new(opt->backend, opt->threads, note, cause);
+    int ctx = opt->context > 0 ? opt->context : cfg.context;
+    size_t need = backend_model_bytes(&cfg, ctx, ENGINE_PREFILL_CHUNK);
+    backend *be = backend_new_sized(opt->backend, opt->threads, need, note, cause);
     if (be == NULL) {
         checkpoint_free(&ck);
         weights_free(files);
@@ -142,6 +153,7 @@ engine_free(engine *e)
     free(e->images);
     be->ops->buf_free(be, e->vision_out);
     be->ops->buf_free(be, e->x);
+    be->ops->buf_free(be, e->prompt_logits->dev);
     kvcache_free(e->kv);
     phi2_free(e->lm);
     projector_free(e->proj);
@@ -151,7 +163,7 @@ engine_free(engine *e)
     chat_free(e->conv);
     free(e->pending);
     free(e->seen);
-    free(e->logits);
+    free(e->prompt_logits->host);
     free(e->prompt_logits);
     if (e->own_ck)
         checkpoint_free(&e->ck);
@@ -321,7 +333,10 @@ engine_feed_flush(engine_feed *f, int last)
     if (f->filled == 0)
         return;
     int pos0 = kvcache_length(e->kv);
-    phi2_forward(e->lm, kvcache_borrow(e->kv), e->x, f->filled, pos0, last ? e->logits : NULL);
+    if (last)
+        e->logits = phi2_forward_logits(e->lm, kvcache_borrow(e->kv), e->x, f->filled, pos0);
+    else
+        phi2_forward(e->lm, kvcache_borrow(e->kv), e->x, f->filled, pos0, NULL);
     kvcache_advance(e->kv, f->filled);
     e->positions_run += f->filled;
     f->filled = 0;
@@ -421,7 +436,9 @@ engine_generate(engine *e, int max_tokens, engine_token_fn fn, void *fn_ctx,
             engine_feed_rows(&feed, NULL, &last, 1);
             engine_feed_flush(&feed, 1);
         }
-        int32_t id = sampler_sample(e->samp, e->logits, e->cfg.vocab, e->seen, e->nseen);
+        int32_t id =
+            e->be->ops->sample(e->be, e->logits, e->cfg.vocab, sampler_params_borrow(e->samp),
+                               sampler_rng_borrow(e->samp), e->seen, e->nseen);
         if (step == 0)
             tfirst = engine_now_ms();
         st->generated++;
@@ -456,7 +473,8 @@ engine_mark_prompt_end(engine *e)
     e->last_prompt_end = kvcache_length(e->kv);
     e->last_prompt_seen = e->nseen;
     e->regen_ok = 1;
-    memcpy(e->prompt_logits, e->logits, (size_t)e->cfg.vocab * sizeof(float));
+    e->be->ops->buf_copy(e->be, e->prompt_logits->dev, e->logits, (size_t)e->cfg.vocab);
+    e->prompt_logits->fresh = 0;
 }
 
 int
@@ -496,6 +514,7 @@ engine_send(engine *e, const char *text, const int *slots, int nslots, int max_t
     double te = engine_now_ms();
     for (int i = 0; i < nslots; i++)
         st.images_encoded += engine_image_encode(e, slots[i]);
+    e->be->ops->sync(e->be); /* a GPU backend queues the work: time it done */
     st.encode_ms = engine_now_ms() - te;
 
     /* prefill: text runs embedded, image markers replaced by the image's 729 rows */
@@ -507,6 +526,7 @@ engine_send(engine *e, const char *text, const int *slots, int nslots, int max_t
     engine_feed_flush(&feed, 1);
     free(ids);
     e->npending = 0;
+    e->be->ops->sync(e->be);
     st.prefill_ms = engine_now_ms() - tp;
     engine_mark_prompt_end(e);
     chat_add_turn(e->conv, text, slots, nslots);
@@ -531,7 +551,8 @@ engine_regen(engine *e, int max_tokens, engine_token_fn fn, void *fn_ctx, volati
     e->nseen = e->last_prompt_seen;
     e->npending = 0;
     chat_clear_reply(e->conv);
-    memcpy(e->logits, e->prompt_logits, (size_t)e->cfg.vocab * sizeof(float));
+    /* sampling leaves logits unchanged, so the kept ones serve every regeneration */
+    e->logits = e->prompt_logits->dev;
     st.reused = e->last_prompt_end;
     engine_generate(e, max_tokens, fn, fn_ctx, cancel, &st, t0);
     if (stats != NULL)
@@ -646,6 +667,7 @@ engine_make_room(engine *e, const engine_room_plan *plan, engine_stats *stats)
         engine_set_pending(e, t);
     }
     engine_feed_flush(&feed, 0);
+    e->be->ops->sync(e->be);
     st.new_positions = kvcache_length(e->kv);
     st.prefill_ms = engine_now_ms() - t0;
     if (stats != NULL)
@@ -656,7 +678,12 @@ engine_make_room(engine *e, const engine_room_plan *plan, engine_stats *stats)
 const float *
 engine_prompt_logits_borrow(const engine *e)
 {
-    return e->prompt_logits;
+    engine_logits *pl = e->prompt_logits;
+    if (!pl->fresh) {
+        e->be->ops->buf_download(e->be, pl->host, pl->dev, (size_t)e->cfg.vocab);
+        pl->fresh = 1;
+    }
+    return pl->host;
 }
 
 int

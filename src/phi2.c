@@ -111,8 +111,9 @@ phi2_kv_new(phi2 *m, int ctx)
     return m->be->ops->kv_new(m->be, m->cfg.layers, ctx, m->cfg.hidden);
 }
 
-void
-phi2_forward(phi2 *m, backend_kv *kv, float *x, int rows, int pos0, float *logits)
+/* The blocks for rows positions pos0.. of x (rows, hidden), storing their K and V in kv. */
+static void
+phi2_blocks(phi2 *m, backend_kv *kv, float *x, int rows, int pos0)
 {
     backend *be = m->be;
     const backend_ops *op = be->ops;
@@ -140,11 +141,28 @@ phi2_forward(phi2 *m, backend_kv *kv, float *x, int rows, int pos0, float *logit
         op->add(be, m->a, m->h, nd);
         op->add(be, x, m->a, nd);
     }
-    if (logits == NULL)
-        return;
+}
+
+const float *
+phi2_forward_logits(phi2 *m, backend_kv *kv, float *x, int rows, int pos0)
+{
+    backend *be = m->be;
+    const imp_config *c = &m->cfg;
+    phi2_blocks(m, kv, x, rows, pos0);
     /* only the last position's logits are needed for generation */
     const float *last = x + (size_t)(rows - 1) * c->hidden;
-    op->layernorm(be, m->h, last, 1, c->hidden, m->final_ln.w, m->final_ln.b, c->ln_eps);
-    op->linear(be, m->logits, m->h, 1, m->lm_head.w, m->lm_head.b);
-    op->buf_download(be, logits, m->logits, (size_t)c->vocab);
+    be->ops->layernorm(be, m->h, last, 1, c->hidden, m->final_ln.w, m->final_ln.b, c->ln_eps);
+    be->ops->linear(be, m->logits, m->h, 1, m->lm_head.w, m->lm_head.b);
+    return m->logits;
+}
+
+void
+phi2_forward(phi2 *m, backend_kv *kv, float *x, int rows, int pos0, float *logits)
+{
+    if (logits == NULL) {
+        phi2_blocks(m, kv, x, rows, pos0);
+        return;
+    }
+    const float *dev = phi2_forward_logits(m, kv, x, rows, pos0);
+    m->be->ops->buf_download(m->be, logits, dev, (size_t)m->cfg.vocab);
 }

@@ -21,6 +21,11 @@ void phi2_embed(phi2 *m, float *y, const int32_t *ids, int n);
  * last row there (host memory).
  */
 void phi2_forward(phi2 *m, backend_kv *kv, float *x, int rows, int pos0, float *logits);
+/*
+ * Like phi2_forward, but the last row's logits (vocab) stay on the backend: the returned buffer is
+ * the model's and holds them until the next call.
+ */
+const float *phi2_forward_logits(phi2 *m, backend_kv *kv, float *x, int rows, int pos0);
 /* Create a KV cache for ctx positions of this model on its backend. */
 backend_kv *phi2_kv_new(phi2 *m, int ctx);
 

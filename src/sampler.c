@@ -1,20 +1,17 @@
 #include "config.h"
 
-#include <math.h>
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "sampler.h"
+#include "sampler_rule.h"
 #include "xmalloc.h"
 
 struct sampler {
     sampler_params p;
     uint64_t state;
-    int32_t *order; /* candidate ids, best first */
-    float *probs;
-    unsigned char *seen_mark;
-    int cap;
 };
 
 void
@@ -25,22 +22,6 @@ sampler_params_init(sampler_params *p)
     p->top_k = 0;
     p->top_p = 1.0f;
     p->repeat_penalty = 1.0f;
-}
-
-/* splitmix64: small, fast, and the same stream on every platform for a given seed */
-static uint64_t
-sampler_next(sampler *s)
-{
-    uint64_t z = (s->state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static double
-sampler_uniform(sampler *s)
-{
-    return (double)(sampler_next(s) >> 11) * (1.0 / 9007199254740992.0);
 }
 
 void
@@ -72,9 +53,6 @@ sampler_free(sampler *s)
 {
     if (s == NULL)
         return;
-    free(s->order);
-    free(s->probs);
-    free(s->seen_mark);
     free(s);
 }
 
@@ -94,6 +72,12 @@ sampler_argmax(const float *logits, int n)
     return best;
 }
 
+uint64_t *
+sampler_rng_borrow(sampler *s)
+{
+    return &s->state;
+}
+
 static const float *sampler_sort_logits;
 
 static int
@@ -106,94 +90,88 @@ sampler_cmp_desc(const void *a, const void *b)
     return ia < ib ? -1 : ia > ib; /* ties by id: the order never depends on qsort */
 }
 
-static void
-sampler_grow(sampler *s, int n)
-{
-    if (s->cap >= n)
-        return;
-    s->order = xreallocarray(s->order, (size_t)n, sizeof *s->order);
-    s->probs = xreallocarray(s->probs, (size_t)n, sizeof *s->probs);
-    s->seen_mark = xrealloc(s->seen_mark, (size_t)n);
-    s->cap = n;
-}
-
 /* Penalise every distinct seen id once: divide positive logits, multiply negative ones. */
 static void
-sampler_penalize(sampler *s, float *logits, int n, const int32_t *seen, size_t nseen)
+sampler_penalize(float r, float *logits, int n, const int32_t *seen, size_t nseen)
 {
-    float r = s->p.repeat_penalty;
-    memset(s->seen_mark, 0, (size_t)n);
+    unsigned char *mark = xcalloc((size_t)n, 1);
     for (size_t i = 0; i < nseen; i++) {
         int32_t id = seen[i];
-        if (id < 0 || id >= n || s->seen_mark[id])
+        if (id < 0 || id >= n || mark[id])
             continue;
-        s->seen_mark[id] = 1;
+        mark[id] = 1;
         logits[id] = logits[id] > 0 ? logits[id] / r : logits[id] * r;
     }
+    free(mark);
+}
+
+/* The best ncand ids of logits, best first (logit descending, then id ascending). */
+static void
+sampler_order(int32_t *order, const float *logits, int n, int ncand)
+{
+    if (ncand < n) {
+        /* keep a sorted window of the best ncand by insertion: k is small in practice */
+        int kept = 0;
+        for (int i = 0; i < n; i++) {
+            if (kept == ncand && logits[i] <= logits[order[kept - 1]])
+                continue;
+            int j = kept < ncand ? kept++ : ncand - 1; /* a full window drops its last */
+            while (j > 0 && logits[order[j - 1]] < logits[i]) {
+                order[j] = order[j - 1];
+                j--;
+            }
+            order[j] = i;
+        }
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        order[i] = i;
+    sampler_sort_logits = logits;
+    qsort(order, (size_t)n, sizeof *order, sampler_cmp_desc);
+}
+
+int32_t
+sampler_choose(const sampler_params *p, float *logits, int n, uint64_t *state, const int32_t *seen,
+               size_t nseen)
+{
+    assert(n > 0 && n <= SAMPLER_RULE_MAX_N);
+    if (p->repeat_penalty > 0 && p->repeat_penalty != 1.0f)
+        sampler_penalize(p->repeat_penalty, logits, n, seen, nseen);
+    if (p->temp <= 0.0f)
+        return sampler_argmax(logits, n);
+
+    int ncand = p->top_k > 0 && p->top_k < n ? p->top_k : n;
+    int32_t *order = xreallocarray(NULL, (size_t)ncand, sizeof *order);
+    uint64_t *cum = xreallocarray(NULL, (size_t)ncand, sizeof *cum);
+    sampler_order(order, logits, n, ncand);
+    float best = logits[order[0]];
+    uint64_t sum = 0;
+    for (int i = 0; i < ncand; i++) {
+        sum += sampler_rule_weight(logits[order[i]], best, p->temp);
+        cum[i] = sum;
+    }
+    int keep = ncand;
+    if (p->top_p > 0.0f && p->top_p < 1.0f) {
+        for (int i = 0; i < ncand; i++)
+            if (sampler_rule_reaches(cum[i], sum, p->top_p)) {
+                keep = i + 1;
+                break;
+            }
+    }
+    uint64_t u = sampler_rule_mulhi(sampler_rule_next(state), cum[keep - 1]);
+    int32_t id = order[keep - 1];
+    for (int i = 0; i < keep; i++)
+        if (cum[i] > u) {
+            id = order[i];
+            break;
+        }
+    free(order);
+    free(cum);
+    return id;
 }
 
 int32_t
 sampler_sample(sampler *s, float *logits, int n, const int32_t *seen, size_t nseen)
 {
-    sampler_grow(s, n);
-    if (s->p.repeat_penalty > 0 && s->p.repeat_penalty != 1.0f)
-        sampler_penalize(s, logits, n, seen, nseen);
-    if (s->p.temp <= 0.0f)
-        return sampler_argmax(logits, n);
-
-    /* candidates best first; with top-k only the best k are needed */
-    int ncand = n;
-    if (s->p.top_k > 0 && s->p.top_k < n)
-        ncand = s->p.top_k;
-    sampler_sort_logits = logits;
-    if (ncand < n) {
-        /* keep a sorted window of the best ncand by insertion: k is small in practice */
-        int kept = 0;
-        for (int i = 0; i < n; i++) {
-            if (kept == ncand && logits[i] <= logits[s->order[kept - 1]])
-                continue;
-            int j = kept < ncand ? kept++ : ncand - 1; /* a full window drops its last */
-            while (j > 0 && logits[s->order[j - 1]] < logits[i]) {
-                s->order[j] = s->order[j - 1];
-                j--;
-            }
-            s->order[j] = i;
-        }
-    } else {
-        for (int i = 0; i < n; i++)
-            s->order[i] = i;
-        qsort(s->order, (size_t)n, sizeof *s->order, sampler_cmp_desc);
-    }
-
-    double max = logits[s->order[0]];
-    double sum = 0;
-    for (int i = 0; i < ncand; i++) {
-        double e = exp(((double)logits[s->order[i]] - max) / s->p.temp);
-        s->probs[i] = (float)e;
-        sum += e;
-    }
-    /* top-p: the smallest prefix whose probability reaches p */
-    if (s->p.top_p > 0.0f && s->p.top_p < 1.0f) {
-        double cum = 0;
-        int keep = ncand;
-        for (int i = 0; i < ncand; i++) {
-            cum += s->probs[i] / sum;
-            if (cum >= s->p.top_p) {
-                keep = i + 1;
-                break;
-            }
-        }
-        ncand = keep;
-        sum = 0;
-        for (int i = 0; i < ncand; i++)
-            sum += s->probs[i];
-    }
-    double u = sampler_uniform(s) * sum;
-    double acc = 0;
-    for (int i = 0; i < ncand; i++) {
-        acc += s->probs[i];
-        if (u < acc)
-            return s->order[i];
-    }
-    return s->order[ncand - 1];
+    return sampler_choose(&s->p, logits, n, &s->state, seen, nseen);
 }

@@ -1,0 +1,85 @@
+#!/bin/sh
+# The command line with --backend cuda on the tiny fixture model: the one-shot text and image cases
+# (--dump-logits within 1e-2 of the fixture, the same first greedy token), the multi-turn case
+# through --script with the cache reused (turn 2 runs only its new positions) and its first token,
+# and seeded sampling. Without a usable device: --backend cuda fails with its cause and status 1,
+# auto runs on the CPU (saying why in one line when CUDA was built), and the test is skipped.
+. "$(dirname "$0")/lib.sh"
+
+# first_id FILE LINE: the first id printed on a line of --print-ids output
+first_id() {
+    sed -n "${2}p" "$1" | awk '{print $1}'
+}
+
+run -m "$MODEL" --backend cuda -p "What is the capital of France?" -n 1 --print-ids
+if [ "$rc" -ne 0 ]; then
+    reason=$(cat "$WORK/err")
+    grep -qE "CUDA backend unavailable: .{10,}|built without CUDA" "$WORK/err"
+    ok $? "--backend cuda names why it cannot run"
+    [ "$rc" -eq 1 ] && [ "$(wc -l <"$WORK/err")" -eq 1 ]; ok $? "... in one line, with status 1"
+    run -m "$MODEL" -p "What is the capital of France?" -n 12 --print-ids
+    [ "$rc" -eq 0 ] && [ "$(cat "$WORK/out")" = "$(expected_ids text 0)" ]
+    ok $? "--backend auto runs on the CPU"
+    case "$reason" in
+    *"built without CUDA"*)
+        [ ! -s "$WORK/err" ]; ok $? "auto says nothing when CUDA was not built" ;;
+    *)
+        [ "$(grep -c '^imp-chat: using the CPU backend: ' "$WORK/err")" -eq 1 ] &&
+            [ "$(wc -l <"$WORK/err")" -eq 1 ]
+        ok $? "auto says in one line why the CPU runs" ;;
+    esac
+    finish || exit 1
+    echo "skipped: $reason"
+    exit 77
+fi
+
+# one-shot cases: logits within 1e-2 and the first greedy token
+run -m "$MODEL" --backend cuda -p "What is the capital of France?" -n 12 --print-ids \
+    --dump-logits "$WORK/text.logits"
+[ "$rc" -eq 0 ] && [ "$(first_id "$WORK/out" 1)" = "$(expected_ids text 0 | awk '{print $1}')" ]
+ok $? "cuda text case: first greedy token"
+"$TOOLDIR/tool_compare" floats "$WORK/text.logits" "$EXPECTED/text.turn0.logits.bin" 1e-2
+ok $? "cuda text case: --dump-logits within 1e-2"
+
+run -m "$MODEL" --backend cuda -i "$IMAGES/chelsea.png" -p "What animal is in the picture?" -n 12 \
+    --print-ids --dump-logits "$WORK/image.logits"
+[ "$rc" -eq 0 ] && [ "$(first_id "$WORK/out" 1)" = "$(expected_ids image 0 | awk '{print $1}')" ]
+ok $? "cuda image case: first greedy token"
+"$TOOLDIR/tool_compare" floats "$WORK/image.logits" "$EXPECTED/image.turn0.logits.bin" 1e-2
+ok $? "cuda image case: --dump-logits within 1e-2"
+
+# multi-turn through --script: turn 2 reuses the cache and runs only its new positions
+cat >"$WORK/multi.txt" <<EOS
+/image $IMAGES/chelsea.png
+Describe the image.
+What color is it?
+EOS
+run -m "$MODEL" --backend cuda --script "$WORK/multi.txt" -n 8 --print-ids --stats
+[ "$rc" -eq 0 ] && [ "$(wc -l <"$WORK/out")" -eq 2 ]; ok $? "cuda --script multi-turn: two replies"
+[ "$(first_id "$WORK/out" 1)" = "$(expected_ids multiturn 0 | awk '{print $1}')" ]
+ok $? "cuda --script multi-turn: first greedy token of turn 1"
+len0=$("$TOOLDIR/tool_compare" prompt-len "$EXPECTED/expected.json" multiturn 0)
+len1=$("$TOOLDIR/tool_compare" prompt-len "$EXPECTED/expected.json" multiturn 1)
+ngen0=$(sed -n 1p "$WORK/out" | wc -w)
+last0=$(sed -n 1p "$WORK/out" | awk '{print $NF}')
+pending=1; [ "$last0" != 50295 ] && pending=2
+turn1_pos=$((len0 - 1 + 729))
+reused=$((turn1_pos + ngen0 - 1))
+new=$((pending + len1))
+grep "turn:" "$WORK/err" | sed -n 1p | grep -q "reused 0 positions, new $turn1_pos positions, 1 image(s) encoded"
+ok $? "cuda: turn 1 ran its $turn1_pos positions"
+grep "turn:" "$WORK/err" | sed -n 2p | grep -q "reused $reused positions, new $new positions"
+ok $? "cuda: turn 2 reused $reused cached positions and ran only $new new ones"
+
+# sampling on the device is deterministic for a seed
+sample() {
+    run -m "$MODEL" --backend cuda -p "Tell me a story." -n 10 --temp 0.8 --top-k 50 --top-p 0.9 \
+        --repeat-penalty 1.1 --seed 42 --print-ids
+}
+sample
+cp "$WORK/out" "$WORK/sample1"
+sample
+[ "$rc" -eq 0 ] && [ -s "$WORK/out" ] && cmp -s "$WORK/out" "$WORK/sample1"
+ok $? "cuda: same seed, same ids"
+
+finish
