@@ -268,6 +268,8 @@ engine_image_features(engine *e, int slot, float *vision, float *projected)
 static void
 engine_seen_push(engine *e, const int32_t *ids, size_t n)
 {
+    if (n == 0)
+        return; /* ids may be NULL then (an empty reply) */
     if (e->nseen + n > e->seen_cap) {
         e->seen_cap = (e->nseen + n) * 2 + 256;
         e->seen = xreallocarray(e->seen, e->seen_cap, sizeof *e->seen);
