@@ -1051,8 +1051,11 @@ main(void)
     char *cause = NULL;
     check_model_bytes();
     cuda = backend_new(BACKEND_CUDA, 1, NULL, &cause);
-    if (cuda == NULL)
-        return check_no_device(cause);
+    if (cuda == NULL) {
+        int rc = check_no_device(cause);
+        free(cause);
+        return rc;
+    }
     cpu = backend_cpu_new(0);
     model_dir = getenv("MODEL_DIR");
     if (model_dir == NULL || *model_dir == '\0')
