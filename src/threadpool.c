@@ -22,6 +22,7 @@ struct threadpool {
     void *ctx;
     size_t n;
     size_t chunk;
+    atomic_size_t next; /* the first index no thread has taken yet */
 };
 
 typedef struct {
@@ -29,32 +30,23 @@ typedef struct {
     int index;
 } threadpool_worker_arg;
 
+/* Chunks per thread in a job. */
+#define THREADPOOL_CHUNKS 8
+
 /*
- * Waits spin this many rounds before sleeping: a decode step runs hundreds of short jobs back to
- * back, and waking a sleeping thread costs tens of microseconds each time (more in a VM).
+ * Take chunks until none is left: a thread that runs late (another process took its core) does
+ * less of the job instead of holding everyone up.
  */
-#define THREADPOOL_SPIN 20000
-
-static inline void
-threadpool_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
 static void
 threadpool_do_share(threadpool *pool, int index)
 {
-    size_t begin = (size_t)index * pool->chunk;
-    if (begin >= pool->n)
-        return;
-    size_t end = begin + pool->chunk;
-    if (end > pool->n)
-        end = pool->n;
-    pool->fn(pool->ctx, begin, end, index);
+    for (;;) {
+        size_t begin = atomic_fetch_add_explicit(&pool->next, pool->chunk, memory_order_relaxed);
+        if (begin >= pool->n)
+            return;
+        size_t end = begin + pool->chunk < pool->n ? begin + pool->chunk : pool->n;
+        pool->fn(pool->ctx, begin, end, index);
+    }
 }
 
 static void *
@@ -66,18 +58,11 @@ threadpool_worker(void *arg)
     unsigned long seen = 0;
     free(wa);
     for (;;) {
-        for (int spin = 0; spin < THREADPOOL_SPIN; spin++) {
-            if (atomic_load_explicit(&pool->generation, memory_order_acquire) != seen ||
-                atomic_load_explicit(&pool->stopping, memory_order_relaxed))
-                break;
-            threadpool_relax();
-        }
-        if (atomic_load_explicit(&pool->generation, memory_order_acquire) == seen) {
-            pthread_mutex_lock(&pool->lock);
-            while (!atomic_load(&pool->stopping) && atomic_load(&pool->generation) == seen)
-                pthread_cond_wait(&pool->start, &pool->lock);
-            pthread_mutex_unlock(&pool->lock);
-        }
+        /* spinning here was tried: on a 2-core VM it slowed decode down, so threads sleep */
+        pthread_mutex_lock(&pool->lock);
+        while (!atomic_load(&pool->stopping) && atomic_load(&pool->generation) == seen)
+            pthread_cond_wait(&pool->start, &pool->lock);
+        pthread_mutex_unlock(&pool->lock);
         if (atomic_load(&pool->stopping))
             return NULL;
         seen = atomic_load_explicit(&pool->generation, memory_order_acquire);
@@ -151,7 +136,9 @@ threadpool_run(threadpool *pool, size_t n, size_t min_chunk, threadpool_fn fn, v
         return;
     if (min_chunk == 0)
         min_chunk = 1;
-    size_t chunk = (n + (size_t)pool->nthreads - 1) / (size_t)pool->nthreads;
+    /* several chunks a thread, so the work can even out */
+    size_t chunk = (n + (size_t)pool->nthreads * THREADPOOL_CHUNKS - 1) /
+                   ((size_t)pool->nthreads * THREADPOOL_CHUNKS);
     if (chunk < min_chunk)
         chunk = min_chunk;
     if (pool->nthreads == 1 || chunk >= n) {
@@ -163,19 +150,15 @@ threadpool_run(threadpool *pool, size_t n, size_t min_chunk, threadpool_fn fn, v
     pool->ctx = ctx;
     pool->n = n;
     pool->chunk = chunk;
+    atomic_store_explicit(&pool->next, 0, memory_order_relaxed);
     atomic_store_explicit(&pool->pending, pool->nthreads - 1, memory_order_relaxed);
-    /* the release publishes the job's fields to workers that spin without the lock */
+    /* the release pairs with the workers' acquire of the generation they start from */
     atomic_fetch_add_explicit(&pool->generation, 1, memory_order_release);
     pthread_cond_broadcast(&pool->start);
     pthread_mutex_unlock(&pool->lock);
 
     threadpool_do_share(pool, 0);
 
-    for (int spin = 0; spin < THREADPOOL_SPIN; spin++) {
-        if (atomic_load_explicit(&pool->pending, memory_order_acquire) == 0)
-            return;
-        threadpool_relax();
-    }
     pthread_mutex_lock(&pool->lock);
     while (atomic_load_explicit(&pool->pending, memory_order_acquire) > 0)
         pthread_cond_wait(&pool->done, &pool->lock);

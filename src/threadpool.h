@@ -15,7 +15,10 @@ threadpool *threadpool_new(int nthreads);
 void threadpool_free(threadpool *pool);
 /* Number of threads including the caller. */
 int threadpool_size(const threadpool *pool);
-/* Run fn over [0, n) split in contiguous chunks, at least min_chunk each; returns when all are done. */
+/*
+ * Run fn over [0, n) split in contiguous chunks of at least min_chunk, which the threads take in
+ * turn (a thread may get several); returns when all are done.
+ */
 void threadpool_run(threadpool *pool, size_t n, size_t min_chunk, threadpool_fn fn, void *ctx);
 /* Number of online CPU cores. */
 int threadpool_cores(void);
