@@ -44,6 +44,8 @@ typedef struct {
     threadpool *pool;
     float *scratch; /* fp32 copy of a block of weight rows for the matrix products */
     size_t scratch_len;
+    float *attn;    /* single-query attention: scores (heads, keys), then partial outputs */
+    size_t attn_len;
 } backend_cpu;
 
 static int cpu_simd = -1; /* -1 unknown, 0 portable, 1 AVX2+FMA+F16C */
@@ -769,11 +771,108 @@ cpu_kv_write(backend *be, backend_kv *kv, int layer, int pos0, int rows, const f
     memcpy(kv->v + off, v, (size_t)rows * kv->dim * sizeof(float));
 }
 
+/*
+ * One query row over the cache (decode), split by key positions instead of heads, so each thread
+ * reads whole cache rows in order: scores for every head, a softmax per head, then partial sums of
+ * the values per thread, added up at the end.
+ */
+typedef struct {
+    float *out;        /* (dim) */
+    const float *q;    /* (dim) */
+    const float *k;    /* (keys, dim) */
+    const float *v;    /* (keys, dim) */
+    float *scores;     /* (heads, keys) */
+    float *partial;    /* (threads, dim) */
+    int nkeys, heads, hd;
+    float scale;
+} cpu_decode_attn_job;
+
+static void
+cpu_decode_scores_range(void *ctx, size_t begin, size_t end, int thread)
+{
+    cpu_decode_attn_job *job = ctx;
+    size_t dim = (size_t)job->heads * job->hd;
+    for (size_t j = begin; j < end; j++) {
+        const float *krow = job->k + j * dim;
+        for (int h = 0; h < job->heads; h++)
+            job->scores[(size_t)h * job->nkeys + j] =
+                cpu_dot_f32(job->q + (size_t)h * job->hd, krow + (size_t)h * job->hd, job->hd) *
+                job->scale;
+    }
+}
+
+static void
+cpu_decode_softmax_range(void *ctx, size_t begin, size_t end, int thread)
+{
+    cpu_decode_attn_job *job = ctx;
+    for (size_t h = begin; h < end; h++) {
+        float *s = job->scores + h * (size_t)job->nkeys;
+        float max = -INFINITY;
+        for (int j = 0; j < job->nkeys; j++)
+            if (s[j] > max)
+                max = s[j];
+        double sum = 0;
+        for (int j = 0; j < job->nkeys; j++) {
+            s[j] = expf(s[j] - max);
+            sum += s[j];
+        }
+        float inv = (float)(1.0 / sum);
+        for (int j = 0; j < job->nkeys; j++)
+            s[j] *= inv;
+    }
+}
+
+static void
+cpu_decode_values_range(void *ctx, size_t begin, size_t end, int thread)
+{
+    cpu_decode_attn_job *job = ctx;
+    size_t dim = (size_t)job->heads * job->hd;
+    float *acc = job->partial + (size_t)thread * dim;
+    for (size_t j = begin; j < end; j++) {
+        const float *vrow = job->v + j * dim;
+        for (int h = 0; h < job->heads; h++)
+            cpu_axpy(acc + (size_t)h * job->hd, job->scores[(size_t)h * job->nkeys + j],
+                     vrow + (size_t)h * job->hd, job->hd);
+    }
+}
+
+static void
+cpu_attention_decode(backend_cpu *cpu, float *out, const float *q, const float *k, const float *v,
+                     int nkeys, int heads, int hd, float scale)
+{
+    int nt = threadpool_size(cpu->pool);
+    size_t dim = (size_t)heads * hd;
+    size_t need = (size_t)heads * nkeys + (size_t)nt * dim;
+    if (cpu->attn_len < need) {
+        free(cpu->attn);
+        cpu->attn_len = need * 2;
+        cpu->attn = xmalloc_aligned(cpu->attn_len * sizeof(float));
+    }
+    cpu_decode_attn_job job = {
+        .out = out, .q = q, .k = k, .v = v, .scores = cpu->attn,
+        .partial = cpu->attn + (size_t)heads * nkeys, .nkeys = nkeys, .heads = heads, .hd = hd,
+        .scale = scale,
+    };
+    memset(job.partial, 0, (size_t)nt * dim * sizeof(float));
+    threadpool_run(cpu->pool, (size_t)nkeys, 64, cpu_decode_scores_range, &job);
+    threadpool_run(cpu->pool, (size_t)heads, 1, cpu_decode_softmax_range, &job);
+    threadpool_run(cpu->pool, (size_t)nkeys, 64, cpu_decode_values_range, &job);
+    memcpy(out, job.partial, dim * sizeof(float));
+    for (int t = 1; t < nt; t++)
+        cpu_axpy(out, 1.0f, job.partial + (size_t)t * dim, (int)dim);
+}
+
 static void
 cpu_attention_cached(backend *be, float *out, const float *q, int rows, int pos0,
                      const backend_kv *kv, int layer, int heads, int head_dim, float scale)
 {
     assert(heads * head_dim == kv->dim && pos0 + rows <= kv->ctx);
+    if (rows == 1) {
+        cpu_attention_decode((backend_cpu *)be, out, q, kv->k + (size_t)layer * kv->layer_stride,
+                             kv->v + (size_t)layer * kv->layer_stride, pos0 + 1, heads, head_dim,
+                             scale);
+        return;
+    }
     cpu_attn_job job = {
         .out = out, .q = q, .k = kv->k + (size_t)layer * kv->layer_stride,
         .v = kv->v + (size_t)layer * kv->layer_stride, .n = rows, .pos0 = pos0, .heads = heads,
@@ -810,6 +909,7 @@ cpu_free(backend *be)
     backend_cpu *cpu = (backend_cpu *)be;
     threadpool_free(cpu->pool);
     free(cpu->scratch);
+    free(cpu->attn);
     free(cpu);
 }
 
