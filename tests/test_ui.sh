@@ -12,6 +12,7 @@ trap 'tm kill-server 2>/dev/null; rm -rf "$WORK"' EXIT
 # start ARGS...: a new session running imp-chat ARGS in a 100x30 window; the pane stays after exit.
 start() {
     tm kill-server 2>/dev/null
+    rm -f "$WORK/stty.after"
     sleep 0.2
     cat >"$WORK/run.sh" <<EOS
 #!/bin/sh
@@ -176,6 +177,17 @@ pid=$(pgrep -n -f -- "--image-mode symbols")
 [ -n "$pid" ] && kill -TERM "$pid"
 wait_for "EXITED:143"; ok $? "SIGTERM exits with status 143"
 [ "$(tm display -p -t 0 '#{alternate_on}')" = "0" ]; ok $? "after SIGTERM the alternate screen is left"
+
+# --- a crash signal: the handler restores the terminal, then the signal ends the program
+start
+wait_for "F1 help"
+pid=$(pgrep -n -f -- "--image-mode symbols")
+[ -n "$pid" ] && kill -SEGV "$pid"
+wait_for "EXITED:139"; ok $? "SIGSEGV ends the program with its signal"
+[ "$(tm display -p -t 0 '#{alternate_on}')" = "0" ]; ok $? "after SIGSEGV the alternate screen is left"
+sleep 0.3
+grep -q " icanon " "$WORK/stty.after" && grep -q " echo " "$WORK/stty.after"
+ok $? "after SIGSEGV the terminal modes are restored"
 
 # --- a TERM without a terminfo entry falls back with a notice
 TEST_TERM=xterm-no-such-terminal start
