@@ -56,26 +56,6 @@
 #define GUARD_VALUE -12345.5f
 
 static backend *cpu, *cuda;
-static uint64_t rng_state = 20261127;
-
-static float
-rnd(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (float)((double)(rng_state >> 11) / 9007199254740992.0 * 2 - 1);
-}
-
-static float *
-rnd_vec(size_t n, float scale)
-{
-    float *v = xmalloc((n ? n : 1) * sizeof(float));
-    for (size_t i = 0; i < n; i++)
-        v[i] = rnd() * scale;
-    return v;
-}
-
 /* ------------------------------------------------------------------ buffers with guards */
 
 /* A device buffer of n floats with GUARD guard floats on each side. */
@@ -140,7 +120,7 @@ f16_random(int ndim, int64_t rows, int64_t cols, float scale)
     size_t n = (size_t)(rows * cols);
     r.h = xmalloc((n ? n : 1) * 2);
     for (size_t i = 0; i < n; i++)
-        r.h[i] = f32_to_f16(rnd() * scale);
+        r.h[i] = f32_to_f16(testutil_random_float() * scale);
     r.t.name = "test";
     r.t.file = "test";
     r.t.dtype = WEIGHTS_F16;
@@ -180,7 +160,7 @@ check_linear(int rows, int in, int out, int bias, const char *label)
     f16_tensor w = f16_random(2, out, in, 1.0f / sqrtf((float)in));
     f16_tensor b = f16_random(1, out, 1, 0.1f);
     both_weight bw = both_new(&w), bb = both_new(&b);
-    float *x = rnd_vec((size_t)rows * in, 1.0f);
+    float *x = testutil_random_vec((size_t)rows * in, 1.0f);
     size_t ny = (size_t)rows * out;
     float *want = xmalloc(ny * sizeof(float)), *got = xmalloc(ny * sizeof(float));
     cpu->ops->linear(cpu, want, x, rows, bw.c, bias ? bb.c : NULL);
@@ -209,7 +189,7 @@ check_layernorm(int rows, int dim, float eps)
     both_weight bg = both_new(&g), bb = both_new(&b);
     size_t n = (size_t)rows * dim;
     /* an offset mean and a large spread, as in Phi-2's residual stream */
-    float *x = rnd_vec(n, 30.0f);
+    float *x = testutil_random_vec(n, 30.0f);
     for (size_t i = 0; i < n; i++)
         x[i] += 5.0f;
     float *want = xmalloc(n * sizeof(float)), *got = xmalloc(n * sizeof(float));
@@ -234,7 +214,7 @@ check_layernorm(int rows, int dim, float eps)
 static void
 check_elementwise(size_t n)
 {
-    float *x = rnd_vec(n, 6.0f), *a = rnd_vec(n, 3.0f);
+    float *x = testutil_random_vec(n, 6.0f), *a = testutil_random_vec(n, 3.0f);
     float *want = xmalloc(n * sizeof(float)), *got = xmalloc(n * sizeof(float));
     char what[96];
     void (*const ops_cpu[2])(backend *, float *, size_t) = {cpu->ops->gelu_tanh,
@@ -270,7 +250,7 @@ static void
 check_rope(int rows, int heads, int hd, int rot, int pos0)
 {
     size_t n = (size_t)rows * heads * hd;
-    float *x = rnd_vec(n, 2.0f);
+    float *x = testutil_random_vec(n, 2.0f);
     float *want = xmalloc(n * sizeof(float)), *got = xmalloc(n * sizeof(float));
     memcpy(want, x, n * sizeof(float));
     cpu->ops->rope(cpu, want, rows, heads, hd, rot, pos0, 10000.0f);
@@ -319,7 +299,7 @@ check_patch_embed(int image, int patch, int dim)
     f16_tensor pos = f16_random(2, grid * grid, dim, 0.1f);
     both_weight bw = both_new(&w), bb = both_new(&b), bp = both_new(&pos);
     size_t npx = (size_t)3 * image * image, n = (size_t)grid * grid * dim;
-    float *px = rnd_vec(npx, 1.0f);
+    float *px = testutil_random_vec(npx, 1.0f);
     float *want = xmalloc(n * sizeof(float)), *got = xmalloc(n * sizeof(float));
     cpu->ops->patch_embed(cpu, want, px, image, patch, bw.c, bb.c, bp.c);
     float *dpx = dev_copy(px, npx);
@@ -346,7 +326,7 @@ check_attention_full(int n, int heads, int hd)
 {
     size_t nd = (size_t)n * heads * hd;
     float scale = 1.0f / sqrtf((float)hd);
-    float *q = rnd_vec(nd, 2.0f), *k = rnd_vec(nd, 2.0f), *v = rnd_vec(nd, 1.0f);
+    float *q = testutil_random_vec(nd, 2.0f), *k = testutil_random_vec(nd, 2.0f), *v = testutil_random_vec(nd, 1.0f);
     float *want = xmalloc(nd * sizeof(float)), *got = xmalloc(nd * sizeof(float));
     cpu->ops->attention_full(cpu, want, q, k, v, n, heads, hd, scale);
     float *dq = dev_copy(q, nd), *dk = dev_copy(k, nd), *dv = dev_copy(v, nd);
@@ -404,8 +384,8 @@ check_attention_cached(int rows, int pos0, int heads, int hd, int ctx)
 {
     int dim = heads * hd, total = pos0 + rows;
     size_t nd = (size_t)rows * dim;
-    float *q = rnd_vec(nd, 2.0f);
-    float *k = rnd_vec((size_t)total * dim, 2.0f), *v = rnd_vec((size_t)total * dim, 1.0f);
+    float *q = testutil_random_vec(nd, 2.0f);
+    float *k = testutil_random_vec((size_t)total * dim, 2.0f), *v = testutil_random_vec((size_t)total * dim, 1.0f);
     float *want = xmalloc(nd * sizeof(float)), *got = xmalloc(nd * sizeof(float));
     float *first = xmalloc(nd * sizeof(float));
     backend_kv *kc = cpu->ops->kv_new(cpu, 2, ctx, dim), *kg = cuda->ops->kv_new(cuda, 2, ctx, dim);
@@ -421,13 +401,13 @@ check_attention_cached(int rows, int pos0, int heads, int hd, int ctx)
     memcpy(first, got, nd * sizeof(float));
 
     /* layer 0 written afterwards leaves layer 1 as it was, to the bit */
-    float *other = rnd_vec((size_t)total * dim, 3.0f);
+    float *other = testutil_random_vec((size_t)total * dim, 3.0f);
     kv_write_both(kc, kg, 0, 0, total, dim, other, other);
     attend_both(kc, kg, 1, rows, pos0, heads, hd, q, want, got, what);
     CHECK(memcmp(first, got, nd * sizeof(float)) == 0, "%s: writing layer 0 leaves layer 1", what);
 
     /* truncate to pos0 and continue differently: only the length changed, nothing was cleared */
-    float *k2 = rnd_vec(nd, 2.0f), *v2 = rnd_vec(nd, 1.0f);
+    float *k2 = testutil_random_vec(nd, 2.0f), *v2 = testutil_random_vec(nd, 1.0f);
     kv_write_both(kc, kg, 1, pos0, rows, dim, k2, v2);
     snprintf(what, sizeof what, "attention_cached after a rewrite at %d (%d heads x %d)", pos0,
              heads, hd);
@@ -510,7 +490,7 @@ check_sampling(void)
 {
     printf("-- sampling, CUDA against the CPU\n");
     int n = 51200;
-    float *logits = rnd_vec((size_t)n, 6.0f);
+    float *logits = testutil_random_vec((size_t)n, 6.0f);
     /* ties the order must break by id, signed zeros, and a shared maximum */
     logits[100] = logits[200] = logits[300] = 7.5f;
     logits[10] = -0.0f;
@@ -564,21 +544,6 @@ check_sampling(void)
 
 static const char *model_dir;
 
-static float *
-read_floats(const char *name, size_t n)
-{
-    char rel[256];
-    size_t len;
-    snprintf(rel, sizeof rel, "expected/%s", name);
-    char *data = testutil_read_file(testutil_fixture_path(rel), &len);
-    if (data == NULL || len != n * sizeof(float)) {
-        CHECK(0, "%s: missing or not %zu floats", rel, n);
-        free(data);
-        return NULL;
-    }
-    return (float *)data;
-}
-
 static engine *
 open_engine(int context)
 {
@@ -629,13 +594,13 @@ check_images(json_t *expected)
         engine_image_features(e, slot, vis, proj);
         double tol = strstr(name, ".jpg") != NULL ? TOL_FEATURES_JPEG : TOL_FEATURES;
         snprintf(bin, sizeof bin, "%s.vision.bin", base);
-        float *want = read_floats(bin, nv);
+        float *want = testutil_read_expected(bin, nv);
         snprintf(what, sizeof what, "cuda: %s vision features", name);
         if (want != NULL)
             testutil_close(what, vis, want, nv, tol);
         free(want);
         snprintf(bin, sizeof bin, "%s.proj.bin", base);
-        want = read_floats(bin, np);
+        want = testutil_read_expected(bin, np);
         snprintf(what, sizeof what, "cuda: %s projector output", name);
         if (want != NULL)
             testutil_close(what, proj, want, np, tol);
@@ -784,7 +749,7 @@ check_cases(json_t *expected, json_t *cases)
                 CHECK(got.n > 0 && got.ids[0] == json_id(want_ids, 0),
                       "cuda %s turn %zu: first greedy token %d, expected %d", name, ti,
                       got.n > 0 ? got.ids[0] : -1, json_id(want_ids, 0));
-                float *want = read_floats(lf, (size_t)cfg->vocab);
+                float *want = testutil_read_expected(lf, (size_t)cfg->vocab);
                 char what[160];
                 snprintf(what, sizeof what, "cuda %s turn %zu logits (%s)", name, ti, lf);
                 if (want != NULL)
@@ -847,7 +812,7 @@ check_cases(json_t *expected, json_t *cases)
                     for (int k = 0; k < n1; k++)
                         ids[n++] = json_id(p1, (size_t)k);
                     direct_prefill(&m, ids, n, imgs, one);
-                    float *want = read_floats(lf, (size_t)cfg->vocab);
+                    float *want = testutil_read_expected(lf, (size_t)cfg->vocab);
                     snprintf(what, sizeof what,
                              "cuda %s turn 1: one prefill of the fixture's "
                              "transcript against %s",
@@ -932,12 +897,12 @@ check_real_widths(void)
     float *feat[2], *x[2];
     size_t npix = (size_t)3 * c.vis_image * c.vis_image, nv = (size_t)c.vis_patches * c.vis_hidden;
     size_t rows = 777, d = (size_t)c.hidden, np = (size_t)c.vis_patches * d;
-    float *pixels = rnd_vec(npix, 1.0f);
+    float *pixels = testutil_random_vec(npix, 1.0f);
     float *out[2][2]; /* [backend][vision, projector] host copies */
     float *logits[2];
     int32_t text[48];
     for (int i = 0; i < 48; i++)
-        text[i] = (int32_t)(rnd() * 25000 + 25000);
+        text[i] = (int32_t)(testutil_random_float() * 25000 + 25000);
     printf("-- real widths, two layers, CUDA against the CPU\n");
     for (int b = 0; b < 2; b++) {
         backend *be = bes[b];

@@ -22,21 +22,6 @@
 
 static const char *model_dir;
 
-static float *
-read_floats(const char *name, size_t n)
-{
-    char rel[256];
-    size_t len;
-    snprintf(rel, sizeof rel, "expected/%s", name);
-    char *data = testutil_read_file(testutil_fixture_path(rel), &len);
-    if (data == NULL || len != n * sizeof(float)) {
-        CHECK(0, "%s: missing or not %zu floats", rel, n);
-        free(data);
-        return NULL;
-    }
-    return (float *)data;
-}
-
 static engine *
 open_engine(int context)
 {
@@ -73,7 +58,7 @@ check_images(json_t *expected)
         float *vis = xmalloc(nv * sizeof(float)), *proj = xmalloc(np * sizeof(float));
         engine_image_features(e, slot, vis, proj);
         snprintf(bin, sizeof bin, "%s.vision.bin", base);
-        float *want = read_floats(bin, nv);
+        float *want = testutil_read_expected(bin, nv);
         char what[200];
         snprintf(what, sizeof what, "%s vision features", name);
         double tol = strstr(name, ".jpg") != NULL ? TOL_FEATURES_JPEG : TOL_FEATURES;
@@ -81,7 +66,7 @@ check_images(json_t *expected)
             testutil_close(what, vis, want, nv, tol);
         free(want);
         snprintf(bin, sizeof bin, "%s.proj.bin", base);
-        want = read_floats(bin, np);
+        want = testutil_read_expected(bin, np);
         snprintf(what, sizeof what, "%s projector output", name);
         if (want != NULL)
             testutil_close(what, proj, want, np, tol);
@@ -193,7 +178,7 @@ check_cases(json_t *expected, json_t *cases)
                   name, ti, run, want_run);
 
             const char *lf = json_string_value(json_object_get(et, "logits_file"));
-            float *want = read_floats(lf, (size_t)cfg->vocab);
+            float *want = testutil_read_expected(lf, (size_t)cfg->vocab);
             if (want != NULL) {
                 char what[128];
                 snprintf(what, sizeof what, "%s turn %zu logits (%s)", name, ti, lf);

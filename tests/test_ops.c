@@ -22,26 +22,6 @@
 #define TOL_ATTENTION 1e-5
 #define TOL_ROPE 1e-6
 
-static uint64_t rng_state = 12345;
-
-static float
-rnd(void)
-{
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (float)((double)(rng_state >> 11) / 9007199254740992.0 * 2 - 1);
-}
-
-static float *
-rnd_vec(size_t n, float scale)
-{
-    float *v = xmalloc(n * sizeof(float));
-    for (size_t i = 0; i < n; i++)
-        v[i] = rnd() * scale;
-    return v;
-}
-
 /* An fp16 tensor of random values and its exact float values. */
 typedef struct {
     weights_tensor t;
@@ -58,7 +38,7 @@ f16_random(int64_t rows, int64_t cols, float scale)
     r.h = xmalloc_aligned(n * 2);
     r.f = xmalloc(n * sizeof(float));
     for (size_t i = 0; i < n; i++) {
-        r.h[i] = f32_to_f16(rnd() * scale);
+        r.h[i] = f32_to_f16(testutil_random_float() * scale);
         r.f[i] = f16_to_f32(r.h[i]);
     }
     r.t.name = "test";
@@ -88,7 +68,7 @@ check_linear(backend *be, int rows, int in, int out, const char *label)
 {
     f16_tensor w = f16_random(out, in, 1.0f / sqrtf((float)in));
     f16_tensor b = f16_random(out, 1, 0.1f);
-    float *x = rnd_vec((size_t)rows * in, 1.0f);
+    float *x = testutil_random_vec((size_t)rows * in, 1.0f);
     float *y = xmalloc((size_t)rows * out * sizeof(float));
     float *want = xmalloc((size_t)rows * out * sizeof(float));
     for (int r = 0; r < rows; r++)
@@ -118,7 +98,7 @@ check_layernorm(backend *be, int rows, int dim, float eps)
 {
     f16_tensor g = f16_random(dim, 1, 1.0f);
     f16_tensor b = f16_random(dim, 1, 0.5f);
-    float *x = rnd_vec((size_t)rows * dim, 3.0f);
+    float *x = testutil_random_vec((size_t)rows * dim, 3.0f);
     float *y = xmalloc((size_t)rows * dim * sizeof(float));
     float *want = xmalloc((size_t)rows * dim * sizeof(float));
     for (int r = 0; r < rows; r++) {
@@ -148,7 +128,7 @@ check_layernorm(backend *be, int rows, int dim, float eps)
 static void
 check_gelu(backend *be, size_t n)
 {
-    float *x = rnd_vec(n, 6.0f);
+    float *x = testutil_random_vec(n, 6.0f);
     float *a = xmalloc(n * sizeof(float)), *b = xmalloc(n * sizeof(float));
     float *wa = xmalloc(n * sizeof(float)), *wb = xmalloc(n * sizeof(float));
     for (size_t i = 0; i < n; i++) {
@@ -200,9 +180,9 @@ check_attention(backend *be, int n, int heads, int hd, int pos0)
 {
     int dim = heads * hd, total = pos0 + n;
     float scale = 1.0f / sqrtf((float)hd);
-    float *q = rnd_vec((size_t)n * dim, 2.0f);
-    float *k = rnd_vec((size_t)total * dim, 2.0f);
-    float *v = rnd_vec((size_t)total * dim, 1.0f);
+    float *q = testutil_random_vec((size_t)n * dim, 2.0f);
+    float *k = testutil_random_vec((size_t)total * dim, 2.0f);
+    float *v = testutil_random_vec((size_t)total * dim, 1.0f);
     float *got = xmalloc((size_t)n * dim * sizeof(float));
     float *want = xmalloc((size_t)n * dim * sizeof(float));
     char what[128];
@@ -240,7 +220,7 @@ static void
 check_rope(backend *be, int rows, int heads, int hd, int rot, int pos0)
 {
     size_t n = (size_t)rows * heads * hd;
-    float *x = rnd_vec(n, 2.0f);
+    float *x = testutil_random_vec(n, 2.0f);
     float *want = xmalloc(n * sizeof(float));
     int half = rot / 2;
     memcpy(want, x, n * sizeof(float));
@@ -285,7 +265,7 @@ check_embed_and_patch(backend *be)
     w.t.shape[3] = patch;
     f16_tensor b = f16_random(dim, 1, 0.1f);
     f16_tensor pos = f16_random(grid * grid, dim, 0.1f);
-    float *px = rnd_vec((size_t)3 * image * image, 1.0f);
+    float *px = testutil_random_vec((size_t)3 * image * image, 1.0f);
     float *y = xmalloc((size_t)grid * grid * dim * sizeof(float));
     float *ref = xmalloc((size_t)grid * grid * dim * sizeof(float));
     for (int pr = 0; pr < grid; pr++)

@@ -153,3 +153,36 @@ testutil_random(void)
     state ^= state << 17;
     return (uint32_t)(state >> 32);
 }
+
+float
+testutil_random_float(void)
+{
+    uint64_t r = (uint64_t)testutil_random() << 21 ^ testutil_random();
+    return (float)((double)(r & ((1ULL << 53) - 1)) / 9007199254740992.0 * 2 - 1);
+}
+
+float *
+testutil_random_vec(size_t n, float scale)
+{
+    float *v = malloc((n ? n : 1) * sizeof(float));
+    if (v == NULL)
+        abort();
+    for (size_t i = 0; i < n; i++)
+        v[i] = testutil_random_float() * scale;
+    return v;
+}
+
+float *
+testutil_read_expected(const char *name, size_t n)
+{
+    char rel[256];
+    size_t len;
+    snprintf(rel, sizeof rel, "expected/%s", name);
+    char *data = testutil_read_file(testutil_fixture_path(rel), &len);
+    if (data == NULL || len != n * sizeof(float)) {
+        CHECK(0, "%s: missing or not %zu floats", rel, n);
+        free(data);
+        return NULL;
+    }
+    return (float *)data;
+}

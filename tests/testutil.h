@@ -16,6 +16,12 @@ int testutil_check(int cond, const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* A deterministic 32-bit random number (xorshift64 from a fixed seed), so failures reproduce. */
 uint32_t testutil_random(void);
+/* A deterministic float in [-1, 1) from the same generator. */
+float testutil_random_float(void);
+/* n deterministic floats in [-scale, scale) (new array, at least one element). */
+float *testutil_random_vec(size_t n, float scale);
+/* The n floats of fixtures/expected/NAME (new array), or NULL after a failed check saying why. */
+float *testutil_read_expected(const char *name, size_t n);
 /* Print the summary and return the exit status for main (0 when every check passed). */
 int testutil_finish(const char *name);
 /* The fixtures folder: $FIXTURES, else tests/fixtures relative to the working directory. */
