@@ -6,11 +6,12 @@
 # step has a timeout; logs go to $OUT when it is set (else .deps/gpu-check); a short table is
 # printed last.
 #
-# The GPU machine (Ubuntu 24.04, gcc 13, CUDA 13, no network) lacks jansson, PCRE2, stb, ncurses,
-# chafa and glib headers. Prepare on a machine with network, then call it through the device tool
-# carrying the prepared folders (about 10 MB; not .deps/root, which this script makes there):
-#     scripts/fetch-debs.sh
-#     run(command="scripts/gpu-check.sh", carry=[".deps/debs", ".deps/gen"], timeout_s=420)
+# A GPU machine without network (Ubuntu 24.04, gcc 13, CUDA 13) may lack jansson, PCRE2, stb,
+# ncurses, chafa and glib headers. Prepare on a machine with network, copy the checkout with the
+# prepared folders .deps/debs and .deps/gen (about 10 MB; not .deps/root, which this script makes
+# there), and run this script there:
+#     scripts/fetch-debs.sh                  (with network)
+#     scripts/gpu-check.sh                   (on the GPU machine, allow about 7 minutes)
 #
 # Options: --arch LIST   CUDA architectures for configure (default: native, the local GPU only)
 #          --build-only  stop after the build (to try the script on a machine without a GPU)
