@@ -145,6 +145,15 @@ cuda_linear(backend *be, float *y, const float *x, int rows, const backend_weigh
                b != NULL ? b->data : NULL);
 }
 
+/* One product after another; the kernels of a batch already fill the GPU. */
+static void
+cuda_linear_batch(backend *be, int n, float *const *y, const float *const *x, int rows,
+                  const backend_weight *const *w, const backend_weight *const *b)
+{
+    for (int i = 0; i < n; i++)
+        cuda_linear(be, y[i], x[i], rows, w[i], b[i]);
+}
+
 static void
 cuda_layernorm(backend *be, float *y, const float *x, int rows, int dim, const backend_weight *g,
                const backend_weight *b, float eps)
@@ -291,6 +300,7 @@ static const backend_ops cuda_ops = {
     .buf_download = cuda_buf_download,
     .buf_copy = cuda_buf_copy,
     .linear = cuda_linear,
+    .linear_batch = cuda_linear_batch,
     .layernorm = cuda_layernorm,
     .gelu_tanh = cuda_gelu_tanh,
     .gelu_erf = cuda_gelu_erf,

@@ -39,6 +39,12 @@ typedef struct {
     /* y (rows, out) = x (rows, in) . W^T + b, with W (out, in) and b (out) or NULL */
     void (*linear)(backend *be, float *y, const float *x, int rows, const backend_weight *w,
                    const backend_weight *b);
+    /*
+     * n independent products at once, y[i] = x[i] . w[i]^T + b[i] (b[i] may be NULL), all with the
+     * same rows: a backend may run them as one job (decode reads four matrices with one input).
+     */
+    void (*linear_batch)(backend *be, int n, float *const *y, const float *const *x, int rows,
+                         const backend_weight *const *w, const backend_weight *const *b);
     /* y (rows, dim) = LayerNorm(x) * g + b over the last dimension */
     void (*layernorm)(backend *be, float *y, const float *x, int rows, int dim,
                       const backend_weight *g, const backend_weight *b, float eps);

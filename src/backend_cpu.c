@@ -387,6 +387,54 @@ cpu_linear_gemv_range(void *ctx, size_t begin, size_t end, int thread)
     }
 }
 
+/* Several matrix-vector products as one job: output rows are numbered across the matrices. */
+#define CPU_BATCH_MAX 8
+
+typedef struct {
+    int n;
+    cpu_linear_job jobs[CPU_BATCH_MAX];
+    size_t first[CPU_BATCH_MAX + 1]; /* first global row of each product */
+} cpu_batch_job;
+
+static void
+cpu_linear_batch_range(void *ctx, size_t begin, size_t end, int thread)
+{
+    cpu_batch_job *batch = ctx;
+    for (int i = 0; i < batch->n && begin < end; i++) {
+        size_t lo = begin > batch->first[i] ? begin : batch->first[i];
+        size_t hi = end < batch->first[i + 1] ? end : batch->first[i + 1];
+        if (lo < hi)
+            cpu_linear_gemv_range(&batch->jobs[i], lo - batch->first[i], hi - batch->first[i],
+                                  thread);
+    }
+}
+
+static void
+cpu_linear(backend *be, float *y, const float *x, int rows, const backend_weight *w,
+           const backend_weight *b);
+
+static void
+cpu_linear_batch(backend *be, int n, float *const *y, const float *const *x, int rows,
+                 const backend_weight *const *w, const backend_weight *const *b)
+{
+    backend_cpu *cpu = (backend_cpu *)be;
+    if (rows > CPU_GEMV_MAX_ROWS || n > CPU_BATCH_MAX) {
+        /* matrix products are one job each already */
+        for (int i = 0; i < n; i++)
+            cpu_linear(be, y[i], x[i], rows, w[i], b[i]);
+        return;
+    }
+    cpu_batch_job batch = {.n = n};
+    for (int i = 0; i < n; i++) {
+        batch.jobs[i] = (cpu_linear_job){
+            .y = y[i], .x = x[i], .rows = rows, .in = (int)w[i]->cols, .out = (int)w[i]->rows,
+            .w = w[i], .bias = b[i] != NULL ? cpu_weight_f32(b[i]) : NULL,
+        };
+        batch.first[i + 1] = batch.first[i] + (size_t)w[i]->rows;
+    }
+    threadpool_run(cpu->pool, batch.first[n], 16, cpu_linear_batch_range, &batch);
+}
+
 static void
 cpu_convert_range(void *ctx, size_t begin, size_t end, int thread)
 {
@@ -924,6 +972,7 @@ static const backend_ops cpu_ops = {
     .buf_download = cpu_buf_copy,
     .buf_copy = cpu_buf_copy,
     .linear = cpu_linear,
+    .linear_batch = cpu_linear_batch,
     .layernorm = cpu_layernorm,
     .gelu_tanh = cpu_gelu_tanh,
     .gelu_erf = cpu_gelu_erf,

@@ -126,17 +126,22 @@ phi2_blocks(phi2 *m, backend_kv *kv, float *x, int rows, int pos0)
         phi2_layer *l = &m->layers[i];
         /* one LayerNorm feeds both the attention and the MLP ("parallel" block) */
         op->layernorm(be, m->h, x, rows, c->hidden, l->ln.w, l->ln.b, c->ln_eps);
-        op->linear(be, m->q, m->h, rows, l->q.w, l->q.b);
-        op->linear(be, m->k, m->h, rows, l->k.w, l->k.b);
-        op->linear(be, m->v, m->h, rows, l->v.w, l->v.b);
+        /* q, k, v and fc1 read the same input, dense and fc2 end in the same sum: two batches */
+        float *qkvf[4] = {m->q, m->k, m->v, m->mlp};
+        const float *qkvf_in[4] = {m->h, m->h, m->h, m->h};
+        const backend_weight *qkvf_w[4] = {l->q.w, l->k.w, l->v.w, l->fc1.w};
+        const backend_weight *qkvf_b[4] = {l->q.b, l->k.b, l->v.b, l->fc1.b};
+        op->linear_batch(be, 4, qkvf, qkvf_in, rows, qkvf_w, qkvf_b);
         op->rope(be, m->q, rows, c->heads, c->head_dim, c->rotary_dim, pos0, c->rope_theta);
         op->rope(be, m->k, rows, c->heads, c->head_dim, c->rotary_dim, pos0, c->rope_theta);
         op->kv_write(be, kv, i, pos0, rows, m->k, m->v);
         op->attention_cached(be, m->att, m->q, rows, pos0, kv, i, c->heads, c->head_dim, scale);
-        op->linear(be, m->a, m->att, rows, l->dense.w, l->dense.b);
-        op->linear(be, m->mlp, m->h, rows, l->fc1.w, l->fc1.b);
         op->gelu_tanh(be, m->mlp, (size_t)rows * c->inner);
-        op->linear(be, m->h, m->mlp, rows, l->fc2.w, l->fc2.b);
+        float *out[2] = {m->a, m->h};
+        const float *out_in[2] = {m->att, m->mlp};
+        const backend_weight *out_w[2] = {l->dense.w, l->fc2.w};
+        const backend_weight *out_b[2] = {l->dense.b, l->fc2.b};
+        op->linear_batch(be, 2, out, out_in, rows, out_w, out_b);
         /* x <- (attention + mlp) + x, in the reference's order */
         op->add(be, m->a, m->h, nd);
         op->add(be, x, m->a, nd);

@@ -182,6 +182,49 @@ check_linear(int rows, int in, int out, int bias, const char *label)
     free(got);
 }
 
+/* Two products of one input in one batch, against the CPU's batch. */
+static void
+check_linear_batch(int rows, int in, int out1, int out2, const char *label)
+{
+    f16_tensor w1 = f16_random(2, out1, in, 1.0f / sqrtf((float)in));
+    f16_tensor w2 = f16_random(2, out2, in, 1.0f / sqrtf((float)in));
+    f16_tensor b1 = f16_random(1, out1, 1, 0.1f);
+    both_weight bw1 = both_new(&w1), bw2 = both_new(&w2), bb1 = both_new(&b1);
+    float *x = testutil_random_vec((size_t)rows * in, 1.0f);
+    size_t n1 = (size_t)rows * out1, n2 = (size_t)rows * out2;
+    float *want1 = xmalloc(n1 * sizeof(float)), *want2 = xmalloc(n2 * sizeof(float));
+    float *got1 = xmalloc(n1 * sizeof(float)), *got2 = xmalloc(n2 * sizeof(float));
+    const backend_weight *cw[2] = {bw1.c, bw2.c}, *cb[2] = {bb1.c, NULL};
+    const backend_weight *gw[2] = {bw1.g, bw2.g}, *gb[2] = {bb1.g, NULL};
+    float *cy[2] = {want1, want2};
+    const float *cx[2] = {x, x};
+    cpu->ops->linear_batch(cpu, 2, cy, cx, rows, cw, cb);
+    float *dx = dev_copy(x, (size_t)rows * in);
+    guarded y1 = guarded_new(NULL, n1), y2 = guarded_new(NULL, n2);
+    float *gy[2] = {y1.p, y2.p};
+    const float *gx[2] = {dx, dx};
+    cuda->ops->linear_batch(cuda, 2, gy, gx, rows, gw, gb);
+    char what[160];
+    snprintf(what, sizeof what, "linear_batch %s (%d x %d -> %d and %d)", label, rows, in, out1,
+             out2);
+    guarded_take(&y1, got1, what);
+    guarded_take(&y2, got2, what);
+    testutil_close(what, got1, want1, n1, TOL_LINEAR);
+    testutil_close(what, got2, want2, n2, TOL_LINEAR);
+    cuda->ops->buf_free(cuda, dx);
+    both_free(&bw1);
+    both_free(&bw2);
+    both_free(&bb1);
+    free(w1.h);
+    free(w2.h);
+    free(b1.h);
+    free(x);
+    free(want1);
+    free(want2);
+    free(got1);
+    free(got2);
+}
+
 static void
 check_layernorm(int rows, int dim, float eps)
 {
@@ -440,6 +483,8 @@ check_ops(void)
     check_linear(3, 80, 51200, 1, "fixture lm_head rows");
     check_linear(1, 13, 7, 1, "odd decode");
     check_linear(1, 588, 64, 1, "unaligned decode");
+    check_linear_batch(1, 80, 80, 320, "fixture decode");
+    check_linear_batch(5, 80, 80, 320, "fixture prefill");
     check_linear(5, 13, 7, 1, "odd prefill");
     check_layernorm(7, 80, 1e-5f);
     check_layernorm(729, 64, 1e-6f);

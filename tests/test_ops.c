@@ -93,6 +93,49 @@ check_linear(backend *be, int rows, int in, int out, const char *label)
     free(want);
 }
 
+/*
+ * A batch of products with different shapes (three with one input, one with another, one without
+ * bias) gives exactly what the products give one by one: the same kernels, only scheduled together.
+ */
+static void
+check_linear_batch(backend *be, int rows, int in, int out, int in2, int out2, const char *label)
+{
+    enum { N = 4 };
+    int ins[N] = {in, in, in, in2}, outs[N] = {out, out, out2, out2};
+    f16_tensor w[N], b[N];
+    backend_weight *bw[N], *bb[N];
+    float *y[N], *want[N];
+    float *x1 = testutil_random_vec((size_t)rows * in, 1.0f);
+    float *x2 = testutil_random_vec((size_t)rows * in2, 1.0f);
+    const float *xs[N] = {x1, x1, x1, x2};
+    for (int i = 0; i < N; i++) {
+        w[i] = f16_random(outs[i], ins[i], 1.0f / sqrtf((float)ins[i]));
+        b[i] = f16_random(outs[i], 1, 0.1f);
+        bw[i] = be->ops->weight_new(be, &w[i].t);
+        bb[i] = i == 1 ? NULL : be->ops->weight_new(be, &b[i].t);
+        y[i] = xmalloc((size_t)rows * outs[i] * sizeof(float));
+        want[i] = xmalloc((size_t)rows * outs[i] * sizeof(float));
+        be->ops->linear(be, want[i], xs[i], rows, bw[i], bb[i]);
+    }
+    be->ops->linear_batch(be, N, y, xs, rows, (const backend_weight *const *)bw,
+                          (const backend_weight *const *)bb);
+    for (int i = 0; i < N; i++) {
+        char what[128];
+        snprintf(what, sizeof what, "linear_batch %s, product %d (%d x %d -> %d)", label, i, rows,
+                 ins[i], outs[i]);
+        testutil_close(what, y[i], want[i], (size_t)rows * outs[i], 0.0);
+        be->ops->weight_free(be, bw[i]);
+        if (bb[i] != NULL)
+            be->ops->weight_free(be, bb[i]);
+        f16_free(&w[i]);
+        f16_free(&b[i]);
+        free(y[i]);
+        free(want[i]);
+    }
+    free(x1);
+    free(x2);
+}
+
 static void
 check_layernorm(backend *be, int rows, int dim, float eps)
 {
@@ -308,6 +351,9 @@ check_all(backend *be, const char *label)
     check_linear(be, 1, 10240, 2560, "real fc2 decode");
     check_linear(be, 37, 2560, 2560, "real prefill");
     check_linear(be, 33, 1152, 4304, "real vision fc1");
+    check_linear_batch(be, 1, 80, 80, 320, 80, "fixture decode");
+    check_linear_batch(be, 1, 2560, 2560, 10240, 2560, "real decode");
+    check_linear_batch(be, 12, 80, 80, 320, 80, "fixture prefill");
     check_layernorm(be, 7, 80, 1e-5f);
     check_layernorm(be, 5, 2560, 1e-5f);
     check_layernorm(be, 5, 1152, 1e-6f);
