@@ -148,7 +148,6 @@ ui_send(ui *u, int confirmed)
     if (fit > 0 && !confirmed) {
         char *what = commands_room_text_new(&plan);
         u->confirming = 1;
-        u->confirm_plan = plan;
         ui_status(u, 1, "context full: sending drops %s (Enter sends, Esc goes back)", what);
         free(what);
         free(text);
@@ -180,7 +179,6 @@ ui_send(ui *u, int confirmed)
         job.has_plan = 1;
         u->send_plan = plan;
     }
-    u->send_had_plan = fit > 0;
     job.text = xstrdup(text);
     free(u->send_text);
     u->send_text = text;

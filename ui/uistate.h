@@ -57,7 +57,6 @@ typedef struct {
     int reply_started;   /* leading blanks of a reply are dropped */
     int send_first_entry; /* where the running send's entries begin (undone on error) */
     char *send_text;     /* the running send's text (back into the editor on error) */
-    int send_had_plan;
     engine_room_plan send_plan;
 
     char *status;        /* a message for the status line, until the next key */
@@ -69,8 +68,7 @@ typedef struct {
     sampler_params sampling;
     int max_tokens;
 
-    int confirming;      /* Enter again sends and drops what confirm_plan says */
-    engine_room_plan confirm_plan;
+    int confirming;      /* the message does not fit: Enter again sends it and drops the oldest */
 
     ui_overlay overlay;
     int overlay_image;
