@@ -639,17 +639,11 @@ check_images(json_t *expected)
         engine_image_features(e, slot, vis, proj);
         double tol = strstr(name, ".jpg") != NULL ? TOL_FEATURES_JPEG : TOL_FEATURES;
         snprintf(bin, sizeof bin, "%s.vision.bin", base);
-        float *want = testutil_read_expected(bin, nv);
         snprintf(what, sizeof what, "cuda: %s vision features", name);
-        if (want != NULL)
-            testutil_close(what, vis, want, nv, tol);
-        free(want);
+        testutil_close_expected(what, vis, bin, nv, tol);
         snprintf(bin, sizeof bin, "%s.proj.bin", base);
-        want = testutil_read_expected(bin, np);
         snprintf(what, sizeof what, "cuda: %s projector output", name);
-        if (want != NULL)
-            testutil_close(what, proj, want, np, tol);
-        free(want);
+        testutil_close_expected(what, proj, bin, np, tol);
         free(vis);
         free(proj);
     }

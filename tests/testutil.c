@@ -186,3 +186,12 @@ testutil_read_expected(const char *name, size_t n)
     }
     return (float *)data;
 }
+
+int
+testutil_close_expected(const char *what, const float *got, const char *name, size_t n, double tol)
+{
+    float *want = testutil_read_expected(name, n);
+    int ok = want != NULL && testutil_close(what, got, want, n, tol);
+    free(want);
+    return ok;
+}

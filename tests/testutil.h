@@ -22,6 +22,9 @@ float testutil_random_float(void);
 float *testutil_random_vec(size_t n, float scale);
 /* The n floats of fixtures/expected/NAME (new array), or NULL after a failed check saying why. */
 float *testutil_read_expected(const char *name, size_t n);
+/* testutil_close of got against fixtures/expected/NAME (n floats); 0 when missing or not close. */
+int testutil_close_expected(const char *what, const float *got, const char *name, size_t n,
+                            double tol);
 /* Print the summary and return the exit status for main (0 when every check passed). */
 int testutil_finish(const char *name);
 /* The fixtures folder: $FIXTURES, else tests/fixtures relative to the working directory. */
