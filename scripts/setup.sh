@@ -8,6 +8,8 @@ PACKAGES="build-essential autoconf automake pkg-config libjansson-dev libpcre2-d
 libchafa-dev libglib2.0-dev libncurses-dev libopenblas-dev"
 # downloading the model; the fake hub of the download tests
 PACKAGES="$PACKAGES libcurl4-openssl-dev python3"
+# the chat's screen tests run it in a private tmux server; terminfo for TERM fallbacks
+PACKAGES="$PACKAGES tmux ncurses-base procps"
 
 missing=
 for p in $PACKAGES; do
