@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "log.h"
+#include "datadir.h"
 #include "modelstore.h"
 #include "xmalloc.h"
 
@@ -623,54 +624,13 @@ modelstore_list_free(modelstore_entry *entries, size_t n)
 
 /* ------------------------------------------------------------------ demo model */
 
-/* The folder holding the running executable, or NULL. */
-static char *
-modelstore_exe_dir(void)
-{
-    char buf[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-    if (n <= 0)
-        return NULL;
-    buf[n] = '\0';
-    char *slash = strrchr(buf, '/');
-    if (slash == NULL)
-        return NULL;
-    *slash = '\0';
-    return xstrdup(buf);
-}
-
-/* Whether two paths name the same folder. */
-static int
-modelstore_same_dir(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
-           sa.st_ino == sb.st_ino;
-}
-
 char *
 modelstore_demo_dir(char **cause)
 {
-    char *tried[3] = {NULL, NULL, NULL};
-    int ntried = 0;
-    char *exe = modelstore_exe_dir();
-    tried[ntried++] = xstrdup(IMP_DATADIR "/demo/imp-tiny");
-    if (exe != NULL) {
-        /* an uninstalled build: the executable sits in the build folder */
-        tried[ntried++] = xasprintf("%s/tests/fixtures/imp-tiny", exe);
-        if (modelstore_same_dir(exe, IMP_BUILD_DIR))
-            tried[ntried++] = xstrdup(IMP_SOURCE_DIR "/tests/fixtures/imp-tiny");
-    }
-    free(exe);
-    char *found = NULL;
-    for (int i = 0; i < ntried && found == NULL; i++)
-        if (modelstore_check_dir(tried[i], NULL) == 0)
-            found = xstrdup(tried[i]);
-    if (found == NULL)
-        log_cause(cause, "the demo model is not installed (looked in %s%s%s%s%s)", tried[0],
-                  ntried > 1 ? ", " : "", ntried > 1 ? tried[1] : "", ntried > 2 ? ", " : "",
-                  ntried > 2 ? tried[2] : "");
-    for (int i = 0; i < ntried; i++)
-        free(tried[i]);
-    return found;
+    char *dir = datadir_path_new("demo/imp-tiny", "tests/fixtures/imp-tiny");
+    if (modelstore_check_dir(dir, NULL) == 0)
+        return dir;
+    log_cause(cause, "the demo model is not installed (looked in %s)", dir);
+    free(dir);
+    return NULL;
 }

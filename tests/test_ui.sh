@@ -45,6 +45,9 @@ wait_for() {
     return 1
 }
 
+# joined: the last screen as one line, so text that wrapped (long paths) can be matched
+joined() { tr '\n' ' ' <"$WORK/screen" | tr -s ' '; }
+
 type_line() { tm send-keys -t 0 -l -- "$1"; tm send-keys -t 0 Enter; }
 
 # --- the config file: a key binding, and a bad line reported with its file and line
@@ -55,10 +58,10 @@ printf 'user = red\nnonsense = blue\n' >"$WORK/config/imp-chat/themes/bad.theme"
 # --- start-up screen
 start
 wait_for "F1 help"; ok $? "start-up: the status line shows"
-grep -q "imp-chat .*on the cpu backend" "$WORK/screen"; ok $? "start-up: the welcome names the backend"
+joined | grep -q "imp-chat .*on the cpu backend"; ok $? "start-up: the welcome names the backend"
 grep -q "^>" "$WORK/screen"; ok $? "start-up: the input prompt"
 grep -q "ctx 0/3072" "$WORK/screen"; ok $? "start-up: the context budget"
-grep -q 'config:2: bind: unknown action "no-such-action"' "$WORK/screen"; ok $? "a bad binding names the config file and line"
+joined | grep -q 'imp-chat/config:2: bind: unknown action "no-such-action"'; ok $? "a bad binding names the config file and line"
 tm send-keys -t 0 C-t
 wait_for "commands and keys"; ok $? "a key bound in the config file works"
 tm send-keys -t 0 q

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cells.h"
+#include "datadir.h"
 #include "log.h"
 #include "theme.h"
 #include "xmalloc.h"
@@ -161,23 +162,9 @@ theme_default_new(void)
 const char *
 theme_data_dir(void)
 {
-    static char dir[PATH_MAX];
-    if (dir[0] != '\0')
-        return dir;
-    /* an uninstalled build runs from the source tree, next to themes/ */
-    char exe[PATH_MAX - 8];
-    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (len > 0) {
-        exe[len] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash != NULL) {
-            *slash = '\0';
-            snprintf(dir, sizeof dir, "%s/themes", exe);
-            if (access(dir, R_OK) == 0)
-                return dir;
-        }
-    }
-    snprintf(dir, sizeof dir, "%s/themes", IMP_DATADIR);
+    static char *dir;
+    if (dir == NULL)
+        dir = datadir_path_new("themes", "themes");
     return dir;
 }
 
