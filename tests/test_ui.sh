@@ -99,7 +99,8 @@ tm send-keys -t 0 q
 type_line "/theme light"
 wait_for "theme light"; ok $? "/theme switches the theme"
 type_line "/theme bad"
-wait_for "bad.theme:2: unknown role \"nonsense\""; ok $? "a theme file's mistake names the file and line"
+wait_for "bad.theme:2:" && joined | grep -q 'bad.theme:2: unknown role "nonsense"'
+ok $? "a theme file's mistake names the file and line"
 type_line "/theme nope"
 wait_for 'no theme "nope" (themes: bad, default, light, mono)'; ok $? "an unknown theme lists the themes"
 
