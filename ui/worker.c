@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "worker.h"
 #include "xmalloc.h"
 
@@ -188,11 +189,13 @@ worker_new(engine *e, int delay_ms)
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->wake, NULL);
     if (pipe(w->pipe) != 0)
-        abort();
+        fatal("cannot create the engine thread's wake-up pipe: %s", strerror(errno));
     fcntl(w->pipe[0], F_SETFL, O_NONBLOCK);
     fcntl(w->pipe[0], F_SETFD, FD_CLOEXEC);
     fcntl(w->pipe[1], F_SETFD, FD_CLOEXEC);
-    pthread_create(&w->thread, NULL, worker_main, w);
+    int rc = pthread_create(&w->thread, NULL, worker_main, w);
+    if (rc != 0)
+        fatal("cannot start the engine thread: %s", strerror(rc));
     return w;
 }
 
