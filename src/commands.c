@@ -8,6 +8,7 @@
 
 #include "commands.h"
 #include "log.h"
+#include "pathcomplete.h"
 #include "xmalloc.h"
 
 void
@@ -148,27 +149,6 @@ commands_reply_end(commands_state *st, commands_reply *r, const engine_stats *st
     }
 }
 
-/* Expand a leading ~/ and strip one pair of surrounding quotes. New string. */
-static char *
-commands_path_new(const char *arg)
-{
-    size_t len = strlen(arg);
-    char *p;
-    if (len >= 2 && (arg[0] == '"' || arg[0] == '\'') && arg[len - 1] == arg[0])
-        p = xstrndup(arg + 1, len - 2);
-    else
-        p = xstrdup(arg);
-    if (p[0] == '~' && (p[1] == '/' || p[1] == '\0')) {
-        const char *home = getenv("HOME");
-        if (home != NULL) {
-            char *full = xasprintf("%s%s", home, p + 1);
-            free(p);
-            p = full;
-        }
-    }
-    return p;
-}
-
 int
 commands_parse_set(const char *args, sampler_params *p, int *max_tokens, char **cause)
 {
@@ -236,7 +216,10 @@ commands_run_line(commands_state *st, const char *line, char **cause)
     if (strncmp(line, "/image", nlen) == 0 && nlen == 6) {
         if (*args == '\0')
             return log_cause(cause, "usage: /image PATH");
-        char *path = commands_path_new(args);
+        /* the same path syntax as the chat's /image: quotes, escapes, ~ */
+        char *path;
+        if (pathcomplete_parse(args, &path, cause) != 0)
+            return -1;
         int slot = engine_image_add(st->eng, path, cause);
         free(path);
         if (slot < 0)

@@ -592,15 +592,7 @@ static const char *model_dir;
 static engine *
 open_engine(int context)
 {
-    engine_options eo = {.model_dir = model_dir, .backend = BACKEND_CUDA, .context = context};
-    char *cause = NULL, *note = NULL;
-    engine *e = engine_new(&eo, &note, &cause);
-    if (e == NULL) {
-        fprintf(stderr, "cannot load %s on CUDA: %s\n", model_dir, cause);
-        exit(99);
-    }
-    free(note);
-    return e;
+    return testutil_engine_new(model_dir, BACKEND_CUDA, context);
 }
 
 typedef struct {

@@ -195,3 +195,17 @@ testutil_close_expected(const char *what, const float *got, const char *name, si
     free(want);
     return ok;
 }
+
+engine *
+testutil_engine_new(const char *model_dir, backend_choice choice, int context)
+{
+    engine_options eo = {.model_dir = model_dir, .backend = choice, .context = context};
+    char *cause = NULL, *note = NULL;
+    engine *e = engine_new(&eo, &note, &cause);
+    if (e == NULL) {
+        fprintf(stderr, "cannot load %s: %s\n", model_dir, cause);
+        exit(99);
+    }
+    free(note);
+    return e;
+}

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine.h"
+
 /* Exit status automake reads as "skipped". */
 #define TEST_SKIP 77
 
@@ -25,6 +27,8 @@ float *testutil_read_expected(const char *name, size_t n);
 /* testutil_close of got against fixtures/expected/NAME (n floats); 0 when missing or not close. */
 int testutil_close_expected(const char *what, const float *got, const char *name, size_t n,
                             double tol);
+/* Load model_dir on backend with context positions (0: the model's); exits 99 when it cannot. */
+engine *testutil_engine_new(const char *model_dir, backend_choice choice, int context);
 /* Print the summary and return the exit status for main (0 when every check passed). */
 int testutil_finish(const char *name);
 /* The fixtures folder: $FIXTURES, else tests/fixtures relative to the working directory. */
