@@ -138,7 +138,7 @@ commands_reply_end(commands_state *st, commands_reply *r, const engine_stats *st
     fflush(st->out);
     free(r->ids);
     if (st->stats) {
-        double tps = s.generated > 1 && s.decode_ms > 0 ? (s.generated - 1) * 1e3 / s.decode_ms : 0;
+        double tps = engine_stats_tokens_per_s(&s);
         fprintf(stderr,
                 "imp-chat: turn: reused %d positions, new %d positions, %d image(s) encoded in "
                 "%.1f ms, prefill %.1f ms, first token %.1f ms, %d tokens at %.2f tokens/s (%s), "

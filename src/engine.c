@@ -677,6 +677,12 @@ engine_make_room(engine *e, const engine_room_plan *plan, engine_stats *stats)
     return 0;
 }
 
+double
+engine_stats_tokens_per_s(const engine_stats *s)
+{
+    return s->generated > 1 && s->decode_ms > 0 ? (s->generated - 1) * 1e3 / s->decode_ms : 0;
+}
+
 const float *
 engine_prompt_logits_borrow(const engine *e)
 {

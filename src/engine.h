@@ -44,6 +44,9 @@ typedef struct {
     engine_stop stop;
 } engine_stats;
 
+/* Decode speed of a turn: tokens after the first per second (0 with fewer than two tokens). */
+double engine_stats_tokens_per_s(const engine_stats *s);
+
 /* Called for every generated id with its text (possibly empty); return nonzero to stop. */
 typedef int (*engine_token_fn)(void *ctx, int32_t id, const char *text, size_t len);
 

@@ -26,15 +26,18 @@ struct gallery {
     int colors;
     int tmux;
     int cell_w, cell_h;
+    int image_positions; /* context positions an image costs, for captions */
     gallery_image *images;
     int n;
     int *overlay_rows; /* sixel: where each image was written last, -1 */
 };
 
 gallery *
-gallery_new(gallery_mode mode, int colors, int tmux_passthrough, int cell_w, int cell_h)
+gallery_new(gallery_mode mode, int colors, int tmux_passthrough, int cell_w, int cell_h,
+            int image_positions)
 {
     gallery *g = xcalloc(1, sizeof *g);
+    g->image_positions = image_positions;
     g->mode = mode;
     g->colors = colors;
     g->tmux = tmux_passthrough;
@@ -190,8 +193,8 @@ gallery_render(gallery *g, int i, int width, int rows, cell_lines *out)
 {
     gallery_render_bare(g, i, width, rows, out);
     char *name = gallery_name_new(g, i);
-    char *caption = xasprintf("  [%d] %s, %dx%d, 729 positions", i + 1, name, g->images[i].width,
-                              g->images[i].height);
+    char *caption = xasprintf("  [%d] %s, %dx%d, %d positions", i + 1, name, g->images[i].width,
+                              g->images[i].height, g->image_positions);
     cell_line *line = cell_lines_add(out);
     sanitize_line_append(line, caption, ROLE_IMAGE_CAPTION, 0);
     free(caption);

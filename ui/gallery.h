@@ -17,8 +17,12 @@ typedef enum {
 
 typedef struct gallery gallery;
 
-/* A gallery drawing in mode with the terminal's color count (2, 8, 16 or 256). */
-gallery *gallery_new(gallery_mode mode, int colors, int tmux_passthrough, int cell_w, int cell_h);
+/*
+ * A gallery drawing in mode with the terminal's color count (2, 8, 16 or 256); captions state that
+ * an image costs image_positions context positions.
+ */
+gallery *gallery_new(gallery_mode mode, int colors, int tmux_passthrough, int cell_w, int cell_h,
+                     int image_positions);
 /* Free the images (and delete kitty uploads from the terminal). */
 void gallery_free(gallery *g);
 /* Decode the image at path for display; its number (0-based), or -1 with *cause. */

@@ -600,7 +600,8 @@ ui_run(const options *opt, engine *e, const char *note)
     actions_init();
     u.gal = gallery_new(mode, screen_colors(), term.passthrough,
                         term.cell_size_known ? term.cell_width : 0,
-                        term.cell_size_known ? term.cell_height : 0);
+                        term.cell_size_known ? term.cell_height : 0,
+                        engine_config(e)->vis_patches);
     u.tr = transcript_new(uidraw_image_entry, &u);
     u.in = input_new();
     u.work = worker_new(e, opt->test_token_delay);

@@ -127,7 +127,7 @@ uicmd_stats(ui *u)
         return;
     }
     const engine_stats *s = &u->last;
-    double tps = s->generated > 1 && s->decode_ms > 0 ? (s->generated - 1) * 1e3 / s->decode_ms : 0;
+    double tps = engine_stats_tokens_per_s(s);
     char *text = xasprintf("Last turn: reused %d positions from the cache, ran %d new ones; %d "
                            "image(s) encoded in %.0f ms; prefill %.0f ms; first token after %.0f "
                            "ms; %d tokens at %.2f tokens/s. Context: %d of %d positions used. "

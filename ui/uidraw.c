@@ -47,10 +47,11 @@ uidraw_status(ui *u, int y)
         off += snprintf(right + off, sizeof right - off, " (%d image%s)", images,
                         images == 1 ? "" : "s");
     if (u->nstaged > 0)
-        off += snprintf(right + off, sizeof right - off, " +%d staged", u->nstaged * 729);
+        off += snprintf(right + off, sizeof right - off, " +%d staged",
+                        u->nstaged * engine_config(u->eng)->vis_patches);
     if (u->have_last) {
         const engine_stats *s = &u->last;
-        double tps = s->generated > 1 && s->decode_ms > 0 ? (s->generated - 1) * 1e3 / s->decode_ms : 0;
+        double tps = engine_stats_tokens_per_s(s);
         off += snprintf(right + off, sizeof right - off, " | reused %d new %d", s->reused,
                         s->new_positions);
         if (s->images_encoded > 0)
@@ -95,7 +96,7 @@ uidraw_tray(ui *u, int y)
         char *name = gallery_name_new(u->gal, u->staged[k]);
         char size[64], cost[64];
         snprintf(size, sizeof size, "%dx%d px", w, h);
-        snprintf(cost, sizeof cost, "729 positions");
+        snprintf(cost, sizeof cost, "%d positions", engine_config(u->eng)->vis_patches);
         int tw = 24 < COLS - x ? 24 : COLS - x;
         if (tw > 0) {
             screen_draw_text(y, x, name, tw, ROLE_TRAY, CELL_BOLD);
