@@ -57,12 +57,6 @@ chat_set_system(chat *c, const char *system)
     chat_clear(c);
 }
 
-const char *
-chat_system_borrow(const chat *c)
-{
-    return c->system;
-}
-
 int
 chat_turns(const chat *c)
 {
@@ -149,15 +143,6 @@ chat_drop_oldest_turn(chat *c)
     memmove(c->turns, c->turns + 1, (size_t)(c->nturns - 1) * sizeof *c->turns);
     c->nturns--;
     return 1;
-}
-
-int
-chat_image_count(const chat *c)
-{
-    int n = 0;
-    for (int i = 0; i < c->nturns; i++)
-        n += c->turns[i].nslots;
-    return n;
 }
 
 chat *

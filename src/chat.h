@@ -32,8 +32,6 @@ void chat_free(chat *c);
 void chat_clear(chat *c);
 /* Replace the system prompt; it opens the first turn, so the conversation starts over. */
 void chat_set_system(chat *c, const char *system);
-/* Borrow the system prompt. */
-const char *chat_system_borrow(const chat *c);
 /* Number of turns. */
 int chat_turns(const chat *c);
 /* Borrow turn i (0 is the oldest kept). */
@@ -54,8 +52,6 @@ void chat_clear_reply(chat *c);
 int chat_drop_oldest_image(chat *c);
 /* Drop the oldest turn; 0 when there is none. */
 int chat_drop_oldest_turn(chat *c);
-/* Number of images in all turns. */
-int chat_image_count(const chat *c);
 /* A copy of the conversation (for planning what to drop without changing it). */
 chat *chat_copy_new(const chat *c);
 

@@ -178,22 +178,10 @@ engine_config(const engine *e)
     return &e->cfg;
 }
 
-const tokenizer *
-engine_tokenizer_borrow(const engine *e)
-{
-    return e->tok;
-}
-
 const char *
 engine_backend_name(const engine *e)
 {
     return e->be->ops->name;
-}
-
-int
-engine_image_count(const engine *e)
-{
-    return e->nimages;
 }
 
 int
@@ -309,16 +297,6 @@ engine_count_positions(const engine *e, const int32_t *ids, size_t n, int nimage
             positions++;
         }
     }
-    return positions;
-}
-
-int
-engine_positions_needed(engine *e, const char *text, int nimages)
-{
-    size_t n;
-    int32_t *ids = engine_turn_ids(e, e->conv, chat_turns(e->conv), text, nimages, &n);
-    int positions = engine_count_positions(e, ids, n, nimages);
-    free(ids);
     return positions;
 }
 

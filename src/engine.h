@@ -62,8 +62,6 @@ engine *engine_new_parts(backend *be, const imp_config *cfg, const checkpoint *c
 void engine_free(engine *e);
 /* Borrow the model's configuration. */
 const imp_config *engine_config(const engine *e);
-/* Borrow the tokenizer. */
-const tokenizer *engine_tokenizer_borrow(const engine *e);
 /* Name of the backend in use. */
 const char *engine_backend_name(const engine *e);
 /*
@@ -71,8 +69,6 @@ const char *engine_backend_name(const engine *e);
  * once. Returns its slot (>= 0) or -1 with *cause (the engine is unchanged).
  */
 int engine_image_add(engine *e, const char *path, char **cause);
-/* Number of image slots. */
-int engine_image_count(const engine *e);
 /*
  * Run one turn: the message text with the images in slots (attach order), then generate up to
  * max_tokens ids with the sampler. -1 with *cause when the turn cannot run (nothing changed then).
@@ -105,8 +101,6 @@ int engine_plan_room(engine *e, const char *text, int nimages, engine_room_plan 
  * embeddings; stats gets the positions run and the time.
  */
 int engine_make_room(engine *e, const engine_room_plan *plan, engine_stats *stats);
-/* Positions a message would need (its prompt plus what the last reply left pending). */
-int engine_positions_needed(engine *e, const char *text, int nimages);
 /* The logits at the last prompt position of the last turn (vocab floats, host). */
 const float *engine_prompt_logits_borrow(const engine *e);
 /* Positions filled in the cache, and the context size. */

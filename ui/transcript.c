@@ -136,21 +136,9 @@ transcript_mark(transcript *t, int i, int stopped, int dropped, int streaming)
 }
 
 int
-transcript_dropped(const transcript *t, int i)
-{
-    return t->entries[i].dropped;
-}
-
-int
 transcript_count(const transcript *t)
 {
     return t->n;
-}
-
-void
-transcript_touch(transcript *t, int i)
-{
-    t->entries[i].width = 0;
 }
 
 /* One label line: the speaker, then marks such as "stopped" in their own roles. */

@@ -38,16 +38,12 @@ const char *transcript_text(const transcript *t, int i);
 transcript_kind transcript_kind_of(const transcript *t, int i);
 /* Mark entry i: stopped (a reply cut short), dropped (out of the context), streaming. */
 void transcript_mark(transcript *t, int i, int stopped, int dropped, int streaming);
-/* Whether entry i is marked dropped. */
-int transcript_dropped(const transcript *t, int i);
 /* Remove every entry from i on (an error undoes what a send added). */
 void transcript_truncate(transcript *t, int i);
 /* Number of entries. */
 int transcript_count(const transcript *t);
 /* Forget every entry. */
 void transcript_clear(transcript *t);
-/* Re-render entry i on the next layout (its image changed). */
-void transcript_touch(transcript *t, int i);
 
 /* Lay out for width and height; keeps the view anchored at the same content when the width changes. */
 void transcript_layout(transcript *t, int width, int height);

@@ -290,8 +290,3 @@ worker_cancel(worker *w)
     w->cancel = 1;
 }
 
-int
-worker_pending(const worker *w)
-{
-    return w->pending;
-}

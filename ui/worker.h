@@ -60,8 +60,6 @@ int worker_take(worker *w, worker_event *ev);
 void worker_event_free(worker_event *ev);
 /* Ask the running turn to stop after the token in progress. */
 void worker_cancel(worker *w);
-/* Jobs posted and not yet reported done (the engine may be borrowed only when this is 0). */
-int worker_pending(const worker *w);
 /* Free a job's strings (for jobs that were not posted). */
 void worker_job_free(worker_job *job);
 
