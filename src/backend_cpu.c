@@ -227,7 +227,64 @@ cpu_axpy_avx2(float *y, float a, const float *x, int n)
     for (; i < n; i++)
         y[i] += a * x[i];
 }
+
+/*
+ * exp(x) for x <= 0 within about 2 ulp: x = n ln2 + r, |r| <= ln2/2, exp(r) by a degree-6
+ * polynomial (Cephes' expf coefficients), 2^n put in the exponent bits.
+ */
+__attribute__((target("avx2,fma"))) static inline __m256
+cpu_exp_avx2(__m256 x)
+{
+    x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f)); /* below this exp is under FLT_MIN: 0 is fine */
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+__attribute__((target("avx2,fma"))) static float
+cpu_exp_shifted_avx2(float *s, int n, float max)
+{
+    __m256 m = _mm256_set1_ps(max), sum = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 e = cpu_exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(s + i), m));
+        _mm256_storeu_ps(s + i, e);
+        sum = _mm256_add_ps(sum, e);
+    }
+    float total = cpu_hsum256(sum);
+    for (; i < n; i++) {
+        s[i] = expf(s[i] - max);
+        total += s[i];
+    }
+    return total;
+}
 #endif
+
+/* s[i] <- exp(s[i] - max) for n scores, all at most max; returns their sum. */
+static float
+cpu_exp_shifted(float *s, int n, float max)
+{
+#ifdef CPU_X86
+    if (backend_cpu_has_simd())
+        return cpu_exp_shifted_avx2(s, n, max);
+#endif
+    float total = 0;
+    for (int i = 0; i < n; i++) {
+        s[i] = expf(s[i] - max);
+        total += s[i];
+    }
+    return total;
+}
 
 /* y (n) += a * x (n) */
 static void
@@ -679,12 +736,7 @@ cpu_attend(float *out, const float *q, const float *k, const float *v, size_t st
         if (s > max)
             max = s;
     }
-    double sum = 0;
-    for (int j = 0; j < nkeys; j++) {
-        scores[j] = expf(scores[j] - max);
-        sum += scores[j];
-    }
-    float inv = (float)(1.0 / sum);
+    float inv = 1.0f / cpu_exp_shifted(scores, nkeys, max);
     for (int d = 0; d < hd; d++)
         out[d] = 0;
     for (int j = 0; j < nkeys; j++)
@@ -820,67 +872,69 @@ cpu_kv_write(backend *be, backend_kv *kv, int layer, int pos0, int rows, const f
 }
 
 /*
- * One query row over the cache (decode), split by key positions instead of heads, so each thread
- * reads whole cache rows in order: scores for every head, a softmax per head, then partial sums of
- * the values per thread, added up at the end.
+ * One query row over the cache (decode) in one pass, split by blocks of key positions so each
+ * thread reads whole cache rows in order. A thread keeps a running softmax per head (its largest
+ * score, the sum of exponentials and the weighted values so far, rescaled when the largest score
+ * grows); the threads' states are merged at the end.
  */
+#define CPU_DECODE_BLOCK 32
+
 typedef struct {
-    float *out;        /* (dim) */
-    const float *q;    /* (dim) */
-    const float *k;    /* (keys, dim) */
-    const float *v;    /* (keys, dim) */
-    float *scores;     /* (heads, keys) */
-    float *partial;    /* (threads, dim) */
+    const float *q; /* (dim) */
+    const float *k; /* (keys, dim) */
+    const float *v; /* (keys, dim) */
+    float *state;   /* per thread: scores (heads, block), max (heads), sum (heads), acc (dim) */
+    size_t state_len;
     int nkeys, heads, hd;
     float scale;
 } cpu_decode_attn_job;
 
 static void
-cpu_decode_scores_range(void *ctx, size_t begin, size_t end, int thread)
+cpu_decode_block(cpu_decode_attn_job *job, int j0, int n, float *state)
 {
-    cpu_decode_attn_job *job = ctx;
-    size_t dim = (size_t)job->heads * job->hd;
-    for (size_t j = begin; j < end; j++) {
-        const float *krow = job->k + j * dim;
-        for (int h = 0; h < job->heads; h++)
-            job->scores[(size_t)h * job->nkeys + j] =
-                cpu_dot_f32(job->q + (size_t)h * job->hd, krow + (size_t)h * job->hd, job->hd) *
-                job->scale;
+    int heads = job->heads, hd = job->hd;
+    size_t dim = (size_t)heads * hd;
+    float *scores = state, *max = state + (size_t)heads * CPU_DECODE_BLOCK;
+    float *sum = max + heads, *acc = sum + heads;
+    for (int j = 0; j < n; j++) {
+        const float *krow = job->k + (size_t)(j0 + j) * dim;
+        for (int h = 0; h < heads; h++)
+            scores[h * CPU_DECODE_BLOCK + j] =
+                cpu_dot_f32(job->q + (size_t)h * hd, krow + (size_t)h * hd, hd) * job->scale;
     }
-}
-
-static void
-cpu_decode_softmax_range(void *ctx, size_t begin, size_t end, int thread)
-{
-    cpu_decode_attn_job *job = ctx;
-    for (size_t h = begin; h < end; h++) {
-        float *s = job->scores + h * (size_t)job->nkeys;
-        float max = -INFINITY;
-        for (int j = 0; j < job->nkeys; j++)
-            if (s[j] > max)
-                max = s[j];
-        double sum = 0;
-        for (int j = 0; j < job->nkeys; j++) {
-            s[j] = expf(s[j] - max);
-            sum += s[j];
+    for (int h = 0; h < heads; h++) {
+        float *s = scores + h * CPU_DECODE_BLOCK;
+        float top = s[0];
+        for (int j = 1; j < n; j++)
+            if (s[j] > top)
+                top = s[j];
+        if (top > max[h]) {
+            /* exp(-inf) is 0: the first block clears the empty state */
+            float shrink = expf(max[h] - top);
+            sum[h] *= shrink;
+            for (int d = 0; d < hd; d++)
+                acc[(size_t)h * hd + d] *= shrink;
+            max[h] = top;
         }
-        float inv = (float)(1.0 / sum);
-        for (int j = 0; j < job->nkeys; j++)
-            s[j] *= inv;
+        sum[h] += cpu_exp_shifted(s, n, max[h]);
+    }
+    for (int j = 0; j < n; j++) {
+        const float *vrow = job->v + (size_t)(j0 + j) * dim;
+        for (int h = 0; h < heads; h++)
+            cpu_axpy(acc + (size_t)h * hd, scores[h * CPU_DECODE_BLOCK + j], vrow + (size_t)h * hd,
+                     hd);
     }
 }
 
 static void
-cpu_decode_values_range(void *ctx, size_t begin, size_t end, int thread)
+cpu_decode_attn_range(void *ctx, size_t begin, size_t end, int thread)
 {
     cpu_decode_attn_job *job = ctx;
-    size_t dim = (size_t)job->heads * job->hd;
-    float *acc = job->partial + (size_t)thread * dim;
-    for (size_t j = begin; j < end; j++) {
-        const float *vrow = job->v + j * dim;
-        for (int h = 0; h < job->heads; h++)
-            cpu_axpy(acc + (size_t)h * job->hd, job->scores[(size_t)h * job->nkeys + j],
-                     vrow + (size_t)h * job->hd, job->hd);
+    float *state = job->state + (size_t)thread * job->state_len;
+    for (size_t b = begin; b < end; b++) {
+        int j0 = (int)b * CPU_DECODE_BLOCK;
+        int n = job->nkeys - j0 < CPU_DECODE_BLOCK ? job->nkeys - j0 : CPU_DECODE_BLOCK;
+        cpu_decode_block(job, j0, n, state);
     }
 }
 
@@ -890,24 +944,49 @@ cpu_attention_decode(backend_cpu *cpu, float *out, const float *q, const float *
 {
     int nt = threadpool_size(cpu->pool);
     size_t dim = (size_t)heads * hd;
-    size_t need = (size_t)heads * nkeys + (size_t)nt * dim;
+    size_t state_len = (size_t)heads * (CPU_DECODE_BLOCK + 2) + dim;
+    size_t need = (size_t)nt * state_len;
     if (cpu->attn_len < need) {
         free(cpu->attn);
-        cpu->attn_len = need * 2;
+        cpu->attn_len = need;
         cpu->attn = xmalloc_aligned(cpu->attn_len * sizeof(float));
     }
     cpu_decode_attn_job job = {
-        .out = out, .q = q, .k = k, .v = v, .scores = cpu->attn,
-        .partial = cpu->attn + (size_t)heads * nkeys, .nkeys = nkeys, .heads = heads, .hd = hd,
-        .scale = scale,
+        .q = q, .k = k, .v = v, .state = cpu->attn, .state_len = state_len, .nkeys = nkeys,
+        .heads = heads, .hd = hd, .scale = scale,
     };
-    memset(job.partial, 0, (size_t)nt * dim * sizeof(float));
-    threadpool_run(cpu->pool, (size_t)nkeys, 64, cpu_decode_scores_range, &job);
-    threadpool_run(cpu->pool, (size_t)heads, 1, cpu_decode_softmax_range, &job);
-    threadpool_run(cpu->pool, (size_t)nkeys, 64, cpu_decode_values_range, &job);
-    memcpy(out, job.partial, dim * sizeof(float));
-    for (int t = 1; t < nt; t++)
-        cpu_axpy(out, 1.0f, job.partial + (size_t)t * dim, (int)dim);
+    for (int t = 0; t < nt; t++) {
+        float *max = job.state + (size_t)t * state_len + (size_t)heads * CPU_DECODE_BLOCK;
+        for (int h = 0; h < heads; h++)
+            max[h] = -INFINITY;
+        memset(max + heads, 0, ((size_t)heads + dim) * sizeof(float));
+    }
+    size_t blocks = ((size_t)nkeys + CPU_DECODE_BLOCK - 1) / CPU_DECODE_BLOCK;
+    threadpool_run(cpu->pool, blocks, 2, cpu_decode_attn_range, &job);
+    /* merge: each thread's part scaled to the overall largest score */
+    for (int h = 0; h < heads; h++) {
+        float top = -INFINITY;
+        for (int t = 0; t < nt; t++) {
+            const float *max = job.state + (size_t)t * state_len + (size_t)heads * CPU_DECODE_BLOCK;
+            if (max[h] > top)
+                top = max[h];
+        }
+        float total = 0;
+        float *o = out + (size_t)h * hd;
+        memset(o, 0, (size_t)hd * sizeof(float));
+        for (int t = 0; t < nt; t++) {
+            const float *max = job.state + (size_t)t * state_len + (size_t)heads * CPU_DECODE_BLOCK;
+            const float *sum = max + heads, *acc = sum + heads;
+            if (sum[h] == 0)
+                continue; /* this thread took no keys */
+            float w = expf(max[h] - top);
+            total += sum[h] * w;
+            cpu_axpy(o, w, acc + (size_t)h * hd, hd);
+        }
+        float inv = 1.0f / total;
+        for (int d = 0; d < hd; d++)
+            o[d] *= inv;
+    }
 }
 
 static void
