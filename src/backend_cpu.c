@@ -53,6 +53,8 @@ static int cpu_force_portable;
 
 /* Rows at or below which a product is done as matrix-vector products straight from fp16. */
 #define CPU_GEMV_MAX_ROWS 8
+/* Weight rows a matrix-vector product asks to be fetched ahead of the one it reads. */
+#define CPU_PREFETCH_ROWS 2
 /* Largest block of weights converted to fp32 at once for a matrix product (floats). */
 #define CPU_SCRATCH_FLOATS ((size_t)16 << 20)
 
@@ -97,11 +99,13 @@ cpu_dot_f32_portable(const float *a, const float *b, int n)
 }
 
 static float
-cpu_dot_f16_portable(const uint16_t *w, const float *x, int n)
+cpu_dot_f16_portable(const uint16_t *w, const float *x, int n, const uint16_t *ahead)
 {
     float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
     int i = 0;
     for (; i + 4 <= n; i += 4) {
+        if (i % 32 == 0)
+            __builtin_prefetch(ahead + i);
         s0 += f16_to_f32(w[i]) * x[i];
         s1 += f16_to_f32(w[i + 1]) * x[i + 1];
         s2 += f16_to_f32(w[i + 2]) * x[i + 2];
@@ -149,12 +153,14 @@ cpu_dot_f32_avx2(const float *a, const float *b, int n)
 }
 
 __attribute__((target("avx2,fma,f16c"))) static float
-cpu_dot_f16_avx2(const uint16_t *w, const float *x, int n)
+cpu_dot_f16_avx2(const uint16_t *w, const float *x, int n, const uint16_t *ahead)
 {
     __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
     __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
     int i = 0;
     for (; i + 32 <= n; i += 32) {
+        _mm_prefetch((const char *)(ahead + i), _MM_HINT_T0);
+        _mm_prefetch((const char *)(ahead + i + 16), _MM_HINT_T0);
         __m256 w0 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i)));
         __m256 w1 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i + 8)));
         __m256 w2 = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + i + 16)));
@@ -310,14 +316,20 @@ cpu_dot_f32(const float *a, const float *b, int n)
     return cpu_dot_f32_portable(a, b, n);
 }
 
+/*
+ * The dot product of fp16 weights w with x, n elements, asking for the n weights at ahead to be
+ * fetched meanwhile: a matrix-vector product passes the row it reads next, so one core keeps
+ * enough reads in flight to come near the memory's speed (the hardware prefetchers alone left
+ * about a sixth of it unused).
+ */
 static float
-cpu_dot_f16(const uint16_t *w, const float *x, int n)
+cpu_dot_f16(const uint16_t *w, const float *x, int n, const uint16_t *ahead)
 {
 #ifdef CPU_X86
     if (backend_cpu_has_simd())
-        return cpu_dot_f16_avx2(w, x, n);
+        return cpu_dot_f16_avx2(w, x, n, ahead);
 #endif
-    return cpu_dot_f16_portable(w, x, n);
+    return cpu_dot_f16_portable(w, x, n, ahead);
 }
 
 static void
@@ -435,10 +447,16 @@ cpu_linear_gemv_range(void *ctx, size_t begin, size_t end, int thread)
         for (int r = 0; r < job->rows; r++) {
             const float *xr = job->x + (size_t)r * in;
             float s;
-            if (job->w->dtype == WEIGHTS_F16)
-                s = cpu_dot_f16((const uint16_t *)job->w->data + j * (size_t)in, xr, in);
-            else
+            if (job->w->dtype == WEIGHTS_F16) {
+                const uint16_t *w = (const uint16_t *)job->w->data + j * (size_t)in;
+                /* two rows ahead while there are rows; the last ones ask for their own */
+                const uint16_t *ahead = j + CPU_PREFETCH_ROWS < (size_t)job->out
+                                            ? w + CPU_PREFETCH_ROWS * (size_t)in
+                                            : w;
+                s = cpu_dot_f16(w, xr, in, ahead);
+            } else {
                 s = cpu_dot_f32((const float *)job->w->data + j * (size_t)in, xr, in);
+            }
             job->y[(size_t)r * job->out + j] = s + b;
         }
     }

@@ -360,6 +360,7 @@ check_all(backend *be, const char *label)
     check_gelu(be, 10000);
     check_attention(be, 50, 2, 32, 0);
     check_attention(be, 17, 2, 40, 30);
+    check_attention(be, 1, 32, 80, 0);    /* decode over one key: a thread takes none */
     check_attention(be, 1, 32, 80, 300);
     check_attention(be, 1, 32, 80, 1500); /* decode splits the keys across threads */
     check_attention(be, 9, 16, 72, 0);
