@@ -907,13 +907,31 @@ typedef struct {
     float scale;
 } cpu_decode_attn_job;
 
+/* One thread's running softmax, laid out in job->state. */
+typedef struct {
+    float *scores; /* (heads, CPU_DECODE_BLOCK) */
+    float *max;    /* (heads) largest score so far */
+    float *sum;    /* (heads) sum of exp(score - max) */
+    float *acc;    /* (dim) values weighted by exp(score - max) */
+} cpu_decode_state;
+
+static cpu_decode_state
+cpu_decode_state_of(const cpu_decode_attn_job *job, int thread)
+{
+    cpu_decode_state st;
+    st.scores = job->state + (size_t)thread * job->state_len;
+    st.max = st.scores + (size_t)job->heads * CPU_DECODE_BLOCK;
+    st.sum = st.max + job->heads;
+    st.acc = st.sum + job->heads;
+    return st;
+}
+
 static void
-cpu_decode_block(cpu_decode_attn_job *job, int j0, int n, float *state)
+cpu_decode_block(cpu_decode_attn_job *job, int j0, int n, cpu_decode_state *st)
 {
     int heads = job->heads, hd = job->hd;
     size_t dim = (size_t)heads * hd;
-    float *scores = state, *max = state + (size_t)heads * CPU_DECODE_BLOCK;
-    float *sum = max + heads, *acc = sum + heads;
+    float *scores = st->scores, *max = st->max, *sum = st->sum, *acc = st->acc;
     for (int j = 0; j < n; j++) {
         const float *krow = job->k + (size_t)(j0 + j) * dim;
         for (int h = 0; h < heads; h++)
@@ -948,11 +966,11 @@ static void
 cpu_decode_attn_range(void *ctx, size_t begin, size_t end, int thread)
 {
     cpu_decode_attn_job *job = ctx;
-    float *state = job->state + (size_t)thread * job->state_len;
+    cpu_decode_state st = cpu_decode_state_of(job, thread);
     for (size_t b = begin; b < end; b++) {
         int j0 = (int)b * CPU_DECODE_BLOCK;
         int n = job->nkeys - j0 < CPU_DECODE_BLOCK ? job->nkeys - j0 : CPU_DECODE_BLOCK;
-        cpu_decode_block(job, j0, n, state);
+        cpu_decode_block(job, j0, n, &st);
     }
 }
 
@@ -974,10 +992,12 @@ cpu_attention_decode(backend_cpu *cpu, float *out, const float *q, const float *
         .heads = heads, .hd = hd, .scale = scale,
     };
     for (int t = 0; t < nt; t++) {
-        float *max = job.state + (size_t)t * state_len + (size_t)heads * CPU_DECODE_BLOCK;
-        for (int h = 0; h < heads; h++)
-            max[h] = -INFINITY;
-        memset(max + heads, 0, ((size_t)heads + dim) * sizeof(float));
+        cpu_decode_state st = cpu_decode_state_of(&job, t);
+        for (int h = 0; h < heads; h++) {
+            st.max[h] = -INFINITY;
+            st.sum[h] = 0;
+        }
+        memset(st.acc, 0, dim * sizeof(float));
     }
     size_t blocks = ((size_t)nkeys + CPU_DECODE_BLOCK - 1) / CPU_DECODE_BLOCK;
     threadpool_run(cpu->pool, blocks, 2, cpu_decode_attn_range, &job);
@@ -985,21 +1005,20 @@ cpu_attention_decode(backend_cpu *cpu, float *out, const float *q, const float *
     for (int h = 0; h < heads; h++) {
         float top = -INFINITY;
         for (int t = 0; t < nt; t++) {
-            const float *max = job.state + (size_t)t * state_len + (size_t)heads * CPU_DECODE_BLOCK;
-            if (max[h] > top)
-                top = max[h];
+            cpu_decode_state st = cpu_decode_state_of(&job, t);
+            if (st.max[h] > top)
+                top = st.max[h];
         }
         float total = 0;
         float *o = out + (size_t)h * hd;
         memset(o, 0, (size_t)hd * sizeof(float));
         for (int t = 0; t < nt; t++) {
-            const float *max = job.state + (size_t)t * state_len + (size_t)heads * CPU_DECODE_BLOCK;
-            const float *sum = max + heads, *acc = sum + heads;
-            if (sum[h] == 0)
+            cpu_decode_state st = cpu_decode_state_of(&job, t);
+            if (st.sum[h] == 0)
                 continue; /* this thread took no keys */
-            float w = expf(max[h] - top);
-            total += sum[h] * w;
-            cpu_axpy(o, w, acc + (size_t)h * hd, hd);
+            float w = expf(st.max[h] - top);
+            total += st.sum[h] * w;
+            cpu_axpy(o, w, st.acc + (size_t)h * hd, hd);
         }
         float inv = 1.0f / total;
         for (int d = 0; d < hd; d++)
