@@ -18,8 +18,9 @@
 
 #include "backend.h"
 #include "checkpoint.h"
-#include "model_config.h"
 #include "log.h"
+#include "model_config.h"
+#include "numarg.h"
 #include "phi2.h"
 #include "projector.h"
 #include "siglip.h"
@@ -358,10 +359,10 @@ bench_lm(backend *be, const checkpoint *ck, const imp_config *cfg, const bench_o
         free(reads);
         free(ratios);
         printf("{\"bench\":\"decode\",\"backend\":\"%s\",\"position\":%d,\"tokens_per_s\":%.2f,"
-               "\"ms_per_token\":%.1f,\"mean_ms_per_token\":%.1f,\"bytes_per_token_GB\":%.3f,"
+               "\"ms_per_token\":%.1f,\"mean_ms_per_token\":%.1f,\"bytes_per_token\":%.0f,"
                "\"GB_per_s\":%.2f,\"bandwidth_GB_per_s\":%.2f,\"fraction_of_bandwidth\":%.2f,"
                "\"best_bandwidth_GB_per_s\":%.2f,\"fraction_of_best_bandwidth\":%.2f}\n",
-               be->ops->name, pos, 1.0 / dt, dt * 1e3, mean * 1e3, bytes / 1e9, bytes / dt / 1e9,
+               be->ops->name, pos, 1.0 / dt, dt * 1e3, mean * 1e3, bytes, bytes / dt / 1e9,
                read / 1e9, fraction, bandwidth / 1e9, bytes / dt / bandwidth);
         fflush(stdout);
     }
@@ -383,8 +384,18 @@ bench_usage(FILE *f)
                "  --threads N            CPU threads (default: all cores)\n"
                "  --prompt-positions N   prefill length (default 777: one image and a question)\n"
                "  --decode-positions L   comma-separated cache depths for decode (default 100,1500)\n"
-               "  --decode-tokens N      tokens timed at each depth, after one untimed; the median counts (default 8)\n"
+               "  --decode-tokens N      tokens timed at each depth, after one untimed, each paired with a\n"
+               "                         read of the memory just before it; medians count (default 8)\n"
                "  --skip-vision, --skip-prefill\n");
+}
+
+/* A bad option value: say so and exit with the usage status. */
+static int
+bench_bad_option(char *cause)
+{
+    log_error("%s", cause);
+    free(cause);
+    return 2;
 }
 
 int
@@ -406,6 +417,9 @@ main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     int c;
+    long long ll;
+    char *cause = NULL;
+    log_set_program("imp-bench");
     while ((c = getopt_long(argc, argv, "m:h", longopts, NULL)) != -1) {
         switch (c) {
         case 's':
@@ -421,24 +435,38 @@ main(int argc, char **argv)
             }
             break;
         case 't':
-            bo.threads = atoi(optarg);
+            if (numarg_integer("threads", optarg, 1, 1024, &ll, &cause) != 0)
+                return bench_bad_option(cause);
+            bo.threads = (int)ll;
             break;
         case 'P':
-            bo.prompt_positions = atoi(optarg);
+            if (numarg_integer("prompt-positions", optarg, 21, 1 << 20, &ll, &cause) != 0)
+                return bench_bad_option(cause);
+            bo.prompt_positions = (int)ll;
             break;
         case 'D': {
+            /* up to four comma-separated depths */
             bo.ndecode = 0;
-            char *s = optarg, *end;
-            while (*s && bo.ndecode < 4) {
-                bo.decode_positions[bo.ndecode++] = (int)strtol(s, &end, 10);
-                s = *end == ',' ? end + 1 : end;
-                if (end == s && *s)
-                    break;
+            char *list = xstrdup(optarg), *save = NULL;
+            for (char *item = strtok_r(list, ",", &save); item != NULL;
+                 item = strtok_r(NULL, ",", &save)) {
+                if (bo.ndecode == 4) {
+                    free(list);
+                    return bench_bad_option(xstrdup("decode-positions: at most four depths"));
+                }
+                if (numarg_integer("decode-positions", item, 1, 1 << 20, &ll, &cause) != 0) {
+                    free(list);
+                    return bench_bad_option(cause);
+                }
+                bo.decode_positions[bo.ndecode++] = (int)ll;
             }
+            free(list);
             break;
         }
         case 'T':
-            bo.decode_tokens = atoi(optarg);
+            if (numarg_integer("decode-tokens", optarg, 1, 100000, &ll, &cause) != 0)
+                return bench_bad_option(cause);
+            bo.decode_tokens = (int)ll;
             break;
         case 'V':
             bo.skip_vision = 1;
@@ -458,12 +486,8 @@ main(int argc, char **argv)
         bench_usage(stderr);
         return 2;
     }
-    if (bo.prompt_positions < 21 || bo.decode_tokens < 1) {
-        log_error("--prompt-positions must be at least 21 and --decode-tokens at least 1");
-        return 2;
-    }
 
-    char *cause = NULL, *note = NULL;
+    char *note = NULL;
     imp_config cfg;
     checkpoint ck;
     synthetic *syn = NULL;

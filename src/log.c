@@ -9,11 +9,12 @@
 
 static void (*log_restore_hook)(void);
 static int log_quiet;
+static const char *log_program = "imp-chat";
 
 static void
 log_vprint(const char *fmt, va_list ap)
 {
-    fputs("imp-chat: ", stderr);
+    fprintf(stderr, "%s: ", log_program);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     fflush(stderr);
@@ -51,6 +52,12 @@ log_info(const char *fmt, ...)
     va_start(ap, fmt);
     log_vprint(fmt, ap);
     va_end(ap);
+}
+
+void
+log_set_program(const char *name)
+{
+    log_program = name;
 }
 
 void

@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "modelstore.h"
+#include "numarg.h"
 #include "options.h"
 #include "xmalloc.h"
 
@@ -116,33 +117,6 @@ options_usage(FILE *f)
     }
 }
 
-static int
-options_number(const char *name, const char *s, double lo, double hi, double *out, char **cause)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno != 0 || end == s || *end != '\0' || !isfinite(v) || v < lo || v > hi)
-        return log_cause(cause, "%s: invalid value \"%s\" (expected a number from %g to %g)", name,
-                         s, lo, hi);
-    *out = v;
-    return 0;
-}
-
-static int
-options_integer(const char *name, const char *s, long long lo, long long hi, long long *out,
-                char **cause)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
-        return log_cause(cause, "%s: invalid value \"%s\" (expected an integer from %lld to %lld)",
-                         name, s, lo, hi);
-    *out = v;
-    return 0;
-}
-
 /* Apply option c with its argument (which must outlive opt). -1 with *cause for a bad value. */
 static int
 options_apply(options *opt, int c, const char *arg, char **cause)
@@ -161,32 +135,32 @@ options_apply(options *opt, int c, const char *arg, char **cause)
         opt->images[opt->nimages++] = arg;
         break;
     case 'n':
-        if (options_integer("max-tokens", arg, 0, INT_MAX, &ll, cause) != 0)
+        if (numarg_integer("max-tokens", arg, 0, INT_MAX, &ll, cause) != 0)
             return -1;
         opt->max_tokens = (int)ll;
         break;
     case OPT_TEMP:
-        if (options_number("temp", arg, 0, 100, &d, cause) != 0)
+        if (numarg_number("temp", arg, 0, 100, &d, cause) != 0)
             return -1;
         opt->sampling.temp = (float)d;
         break;
     case OPT_TOP_P:
-        if (options_number("top-p", arg, 0, 1, &d, cause) != 0)
+        if (numarg_number("top-p", arg, 0, 1, &d, cause) != 0)
             return -1;
         opt->sampling.top_p = (float)d;
         break;
     case OPT_TOP_K:
-        if (options_integer("top-k", arg, 0, INT_MAX, &ll, cause) != 0)
+        if (numarg_integer("top-k", arg, 0, INT_MAX, &ll, cause) != 0)
             return -1;
         opt->sampling.top_k = (int)ll;
         break;
     case OPT_REPEAT_PENALTY:
-        if (options_number("repeat-penalty", arg, 0.01, 100, &d, cause) != 0)
+        if (numarg_number("repeat-penalty", arg, 0.01, 100, &d, cause) != 0)
             return -1;
         opt->sampling.repeat_penalty = (float)d;
         break;
     case OPT_SEED:
-        if (options_integer("seed", arg, 0, LLONG_MAX, &ll, cause) != 0)
+        if (numarg_integer("seed", arg, 0, LLONG_MAX, &ll, cause) != 0)
             return -1;
         opt->sampling.seed = (uint64_t)ll;
         opt->sampling.seed_set = 1;
@@ -200,12 +174,12 @@ options_apply(options *opt, int c, const char *arg, char **cause)
                              arg);
         break;
     case OPT_THREADS:
-        if (options_integer("threads", arg, 1, 1024, &ll, cause) != 0)
+        if (numarg_integer("threads", arg, 1, 1024, &ll, cause) != 0)
             return -1;
         opt->threads = (int)ll;
         break;
     case OPT_CONTEXT:
-        if (options_integer("context", arg, 16, 1 << 20, &ll, cause) != 0)
+        if (numarg_integer("context", arg, 16, 1 << 20, &ll, cause) != 0)
             return -1;
         opt->context = (int)ll;
         break;
@@ -269,7 +243,7 @@ options_apply(options *opt, int c, const char *arg, char **cause)
         opt->demo = 1;
         break;
     case OPT_TEST_TOKEN_DELAY:
-        if (options_integer("test-token-delay", arg, 0, 60000, &ll, cause) != 0)
+        if (numarg_integer("test-token-delay", arg, 0, 60000, &ll, cause) != 0)
             return -1;
         opt->test_token_delay = (int)ll;
         break;

@@ -1,5 +1,6 @@
 #!/bin/sh
-# The man page documents every option, command, action (key binding), color role and theme file.
+# The man pages document every option, command, action (key binding), color role and theme file,
+# and every option of imp-bench.
 . "$(dirname "$0")/lib.sh"
 : "${SRCDIR:=$(dirname "$0")/..}"
 MAN="$SRCDIR/man/imp-chat.1"
@@ -27,6 +28,11 @@ sed -n 's/^ *X(ROLE_[A-Z_]*, "\([a-z-]*\)").*/\1/p' "$SRCDIR/ui/roles.h" >"$WORK
 check_all "color role" "$WORK/roles"
 for theme in "$SRCDIR"/themes/*.theme; do basename "$theme" .theme; done >"$WORK/themes"
 check_all theme "$WORK/themes"
+# imp-bench's options, in its own page
+sed 's/\\-/-/g; s/\\f[BIRP]//g' "$SRCDIR/man/imp-bench.1" >"$plain"
+sed -n 's/^        {"\([a-z-]*\)", [a-z_]*, NULL, .*/--\1/p' "$SRCDIR/src/bench.c" >"$WORK/bench-options"
+check_all "imp-bench option" "$WORK/bench-options"
+[ "$(wc -l <"$WORK/bench-options")" -gt 8 ]; ok $? "imp-bench's options were read"
 [ "$(wc -l <"$WORK/actions")" -gt 20 ] && [ "$(wc -l <"$WORK/options")" -gt 25 ]
 ok $? "the lists were read ($(wc -l <"$WORK/actions") actions, $(wc -l <"$WORK/options") options)"
 finish
