@@ -595,20 +595,6 @@ open_engine(int context)
     return testutil_engine_new(model_dir, BACKEND_CUDA, context);
 }
 
-typedef struct {
-    int32_t ids[4096];
-    int n;
-} collected;
-
-static int
-collect(void *ctx, int32_t id, const char *text, size_t len)
-{
-    collected *c = ctx;
-    if (id >= 0 && c->n < 4096)
-        c->ids[c->n++] = id;
-    return 0;
-}
-
 static void
 check_images(json_t *expected)
 {
@@ -744,7 +730,7 @@ check_cases(json_t *expected, json_t *cases)
         engine *e = open_engine(0);
         const imp_config *cfg = engine_config(e);
         int diverged = 0; /* an earlier turn's ids differ from the expected ones */
-        collected prev = {.n = 0};
+        testutil_ids prev = {.n = 0};
         size_t ti;
         json_t *et;
         json_array_foreach(turns, ti, et)
@@ -762,10 +748,11 @@ check_cases(json_t *expected, json_t *cases)
                 snprintf(path, sizeof path, "images/%s", json_string_value(iv));
                 slots[nslots++] = engine_image_add(e, testutil_fixture_path(path), &cause);
             }
-            collected got = {.n = 0};
+            testutil_ids got = {.n = 0};
             engine_stats st;
             char *cause = NULL;
-            int rc = engine_send(e, user, slots, nslots, max_new, collect, &got, NULL, &st, &cause);
+            int rc = engine_send(e, user, slots, nslots, max_new, testutil_collect_ids, &got, NULL,
+                                 &st, &cause);
             if (!CHECK(rc == 0, "cuda %s turn %zu: %s", name, ti, cause))
                 break;
             json_t *want_ids = json_object_get(et, "generated_ids");

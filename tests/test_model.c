@@ -65,21 +65,6 @@ check_images(json_t *expected)
     engine_free(e);
 }
 
-typedef struct {
-    int32_t ids[4096];
-    int n;
-    int stop_after; /* ask to stop after this many ids (0: never) */
-} collected;
-
-static int
-collect(void *ctx, int32_t id, const char *text, size_t len)
-{
-    collected *c = ctx;
-    if (id >= 0 && c->n < 4096)
-        c->ids[c->n++] = id;
-    return c->stop_after > 0 && c->n >= c->stop_after;
-}
-
 static int
 count_id(json_t *ids, int id)
 {
@@ -122,12 +107,13 @@ check_cases(json_t *expected, json_t *cases)
                 snprintf(path, sizeof path, "images/%s", json_string_value(iv));
                 slots[nslots++] = engine_image_add(e, testutil_fixture_path(path), &cause);
             }
-            collected got = {.n = 0};
+            testutil_ids got = {.n = 0};
             engine_stats st;
             char *cause = NULL;
             int used_before = engine_positions_used(e) - pending;
             long run_before = engine_positions_run(e);
-            int rc = engine_send(e, user, slots, nslots, max_new, collect, &got, NULL, &st, &cause);
+            int rc = engine_send(e, user, slots, nslots, max_new, testutil_collect_ids, &got, NULL,
+                                 &st, &cause);
             if (!CHECK(rc == 0, "%s turn %zu: %s", name, ti, cause))
                 continue;
 
@@ -191,14 +177,16 @@ check_sampling_and_limits(void)
     p.repeat_penalty = 1.1f;
     p.seed = 7;
     p.seed_set = 1;
-    collected a = {.n = 0}, b = {.n = 0};
+    testutil_ids a = {.n = 0}, b = {.n = 0};
     char *cause = NULL;
     engine_set_sampling(e, &p);
-    CHECK(engine_send(e, "Tell me a story.", NULL, 0, 10, collect, &a, NULL, NULL, &cause) == 0,
+    CHECK(engine_send(e, "Tell me a story.", NULL, 0, 10, testutil_collect_ids, &a, NULL, NULL,
+                      &cause) == 0,
           "sampled turn: %s", cause);
     engine_clear(e);
     engine_set_sampling(e, &p); /* the same seed again restarts the stream */
-    CHECK(engine_send(e, "Tell me a story.", NULL, 0, 10, collect, &b, NULL, NULL, &cause) == 0,
+    CHECK(engine_send(e, "Tell me a story.", NULL, 0, 10, testutil_collect_ids, &b, NULL, NULL,
+                      &cause) == 0,
           "sampled turn again: %s", cause);
     int same = a.n == b.n;
     for (int i = 0; same && i < a.n; i++)
@@ -209,9 +197,10 @@ check_sampling_and_limits(void)
     engine_clear(e);
     sampler_params_init(&p);
     engine_set_sampling(e, &p);
-    collected c = {.n = 0, .stop_after = 3};
+    testutil_ids c = {.n = 0, .stop_after = 3};
     engine_stats st;
-    CHECK(engine_send(e, "Hello", NULL, 0, 50, collect, &c, NULL, &st, &cause) == 0, "stopped turn");
+    CHECK(engine_send(e, "Hello", NULL, 0, 50, testutil_collect_ids, &c, NULL, &st, &cause) == 0,
+          "stopped turn");
     CHECK(st.stop == ENGINE_STOP_CANCEL && c.n == 3, "stopping after 3 ids: stop %d, %d ids",
           (int)st.stop, c.n);
     CHECK(engine_positions_used(e) == st.new_positions + 3 + 1,
@@ -233,11 +222,12 @@ check_sampling_and_limits(void)
 
 /* Greedy ids of one turn (at most max ids) into c; fails the test when the turn is refused. */
 static void
-send_turn(engine *e, const char *text, const int *slots, int nslots, int max, collected *c)
+send_turn(engine *e, const char *text, const int *slots, int nslots, int max, testutil_ids *c)
 {
     char *cause = NULL;
     c->n = 0;
-    if (engine_send(e, text, slots, nslots, max, collect, c, NULL, NULL, &cause) != 0) {
+    if (engine_send(e, text, slots, nslots, max, testutil_collect_ids, c, NULL, NULL, &cause) !=
+        0) {
         CHECK(0, "turn \"%s\" refused: %s", text, cause);
         free(cause);
     }
@@ -245,7 +235,7 @@ send_turn(engine *e, const char *text, const int *slots, int nslots, int max, co
 
 /* Same ids and prompt logits within tol after the same last turn on two engines. */
 static void
-check_same_turn(engine *a, engine *b, const char *what, collected *ca, collected *cb)
+check_same_turn(engine *a, engine *b, const char *what, testutil_ids *ca, testutil_ids *cb)
 {
     int vocab = engine_config(a)->vocab;
     testutil_close(what, engine_prompt_logits_borrow(a), engine_prompt_logits_borrow(b),
@@ -264,14 +254,14 @@ static void
 check_regen_and_room(void)
 {
     char *cause = NULL;
-    collected a = {.n = 0}, b = {.n = 0};
+    testutil_ids a = {.n = 0}, b = {.n = 0};
     engine_stats st;
 
     /* greedy regeneration gives the same reply and runs nothing but the reply */
     engine *e = open_engine(0);
     send_turn(e, "Hello there", NULL, 0, 8, &a);
     int used = engine_positions_used(e);
-    CHECK(engine_regen(e, 8, collect, &b, NULL, &st, &cause) == 0, "regen: %s", cause);
+    CHECK(engine_regen(e, 8, testutil_collect_ids, &b, NULL, &st, &cause) == 0, "regen: %s", cause);
     int same = a.n == b.n && a.n > 0;
     for (int i = 0; same && i < a.n; i++)
         same = a.ids[i] == b.ids[i];

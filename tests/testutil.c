@@ -209,3 +209,12 @@ testutil_engine_new(const char *model_dir, backend_choice choice, int context)
     free(note);
     return e;
 }
+
+int
+testutil_collect_ids(void *ctx, int32_t id, const char *text, size_t len)
+{
+    testutil_ids *c = ctx;
+    if (id >= 0 && c->n < (int)(sizeof c->ids / sizeof c->ids[0]))
+        c->ids[c->n++] = id;
+    return c->stop_after > 0 && c->n >= c->stop_after;
+}

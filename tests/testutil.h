@@ -29,6 +29,14 @@ int testutil_close_expected(const char *what, const float *got, const char *name
                             double tol);
 /* Load model_dir on backend with context positions (0: the model's); exits 99 when it cannot. */
 engine *testutil_engine_new(const char *model_dir, backend_choice choice, int context);
+/* The ids of a reply as engine_send streams them (text ignored). */
+typedef struct {
+    int32_t ids[4096];
+    int n;
+    int stop_after; /* ask to stop after this many ids (0: never) */
+} testutil_ids;
+/* An engine token callback that appends to the testutil_ids at ctx. */
+int testutil_collect_ids(void *ctx, int32_t id, const char *text, size_t len);
 /* Print the summary and return the exit status for main (0 when every check passed). */
 int testutil_finish(const char *name);
 /* The fixtures folder: $FIXTURES, else tests/fixtures relative to the working directory. */
