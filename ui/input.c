@@ -531,18 +531,7 @@ input_rows_put(input_rows *r, const sanitize_glyph *g)
 {
     if (r->col > 0 && r->col + g->width > r->width)
         input_rows_next(r);
-    if (g->width > r->width) {
-        /* a wide character in a one-column editor */
-        sanitize_glyph sub = *g;
-        memset(sub.c.ch, 0, sizeof sub.c.ch);
-        sub.c.ch[0] = 0xFFFD;
-        sub.width = 1;
-        sanitize_line_push(r->row, &sub);
-        r->col++;
-        return;
-    }
-    sanitize_line_push(r->row, g);
-    r->col += g->width;
+    r->col += sanitize_line_push_fit(r->row, g, r->width);
 }
 
 void

@@ -190,6 +190,21 @@ sanitize_line_push(cell_line *line, const sanitize_glyph *g)
 }
 
 int
+sanitize_line_push_fit(cell_line *line, const sanitize_glyph *g, int avail)
+{
+    if (g->width <= avail) {
+        sanitize_line_push(line, g);
+        return g->width;
+    }
+    sanitize_glyph sub = *g;
+    memset(sub.c.ch, 0, sizeof sub.c.ch);
+    sub.c.ch[0] = 0xFFFD;
+    sub.width = 1;
+    sanitize_line_push(line, &sub);
+    return 1;
+}
+
+int
 sanitize_line_append(cell_line *line, const char *s, uint8_t text_role, uint8_t attr)
 {
     sanitize_glyphs gl;

@@ -73,6 +73,11 @@ int sanitize_glyph_is_space(const sanitize_glyph *g);
 /* Append a character glyph's cells to line: the cell, and a right half for a wide one. */
 void sanitize_line_push(cell_line *line, const sanitize_glyph *g);
 /*
+ * Like sanitize_line_push, but a glyph wider than avail columns (a wide character in a
+ * one-column space) goes in as U+FFFD of width 1 in its look; returns the columns taken.
+ */
+int sanitize_line_push_fit(cell_line *line, const sanitize_glyph *g, int avail);
+/*
  * Append one line of UTF-8 text (a file name, a status message) to line without wrapping; \n and
  * \t show as "^J" and "^I". Returns the number of columns added.
  */

@@ -61,17 +61,7 @@ textview_put(textview_ctx *ctx, const sanitize_glyph *g, const sanitize_glyphs *
 {
     if (ctx->col + g->width > ctx->avail && ctx->col > 0)
         textview_line_start(ctx, hang);
-    if (g->width > ctx->avail) {
-        sanitize_glyph sub = *g;
-        memset(sub.c.ch, 0, sizeof sub.c.ch);
-        sub.c.ch[0] = 0xFFFD;
-        sub.width = 1;
-        sanitize_line_push(ctx->line, &sub);
-        ctx->col += 1;
-        return;
-    }
-    sanitize_line_push(ctx->line, g);
-    ctx->col += g->width;
+    ctx->col += sanitize_line_push_fit(ctx->line, g, ctx->avail);
 }
 
 /* A space glyph in the look of g (for tabs turned into spaces). */
