@@ -218,34 +218,35 @@ gpu_free(gpu_ctx *g, void *dev)
     gpu_check(g, cudaFree(dev), "cudaFree");
 }
 
+// One asynchronous copy on the stream, named "copying WHAT DIRECTION" in errors; wait: finish it.
+static void
+gpu_memcpy(gpu_ctx *g, void *dst, const void *src, size_t bytes, cudaMemcpyKind kind,
+           const char *what, const char *direction, int wait)
+{
+    char op[200];
+    snprintf(op, sizeof op, "copying %s %s", what, direction);
+    gpu_check(g, cudaMemcpyAsync(dst, src, bytes, kind, g->stream), op);
+    if (wait)
+        gpu_check(g, cudaStreamSynchronize(g->stream), op);
+}
+
 extern "C" void
 gpu_upload(gpu_ctx *g, void *dst, const void *src, size_t bytes, const char *what)
 {
-    char op[200];
-    snprintf(op, sizeof op, "copying %s to the device", what);
     // from pageable memory the call returns once src has been staged, so src may be reused
-    gpu_check(g, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, g->stream), op);
-    if (g->sync_each)
-        gpu_check(g, cudaStreamSynchronize(g->stream), op);
+    gpu_memcpy(g, dst, src, bytes, cudaMemcpyHostToDevice, what, "to the device", g->sync_each);
 }
 
 extern "C" void
 gpu_download(gpu_ctx *g, void *dst, const void *src, size_t bytes, const char *what)
 {
-    char op[200];
-    snprintf(op, sizeof op, "copying %s from the device", what);
-    gpu_check(g, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, g->stream), op);
-    gpu_check(g, cudaStreamSynchronize(g->stream), op);
+    gpu_memcpy(g, dst, src, bytes, cudaMemcpyDeviceToHost, what, "from the device", 1);
 }
 
 extern "C" void
 gpu_copy(gpu_ctx *g, void *dst, const void *src, size_t bytes, const char *what)
 {
-    char op[200];
-    snprintf(op, sizeof op, "copying %s on the device", what);
-    gpu_check(g, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, g->stream), op);
-    if (g->sync_each)
-        gpu_check(g, cudaStreamSynchronize(g->stream), op);
+    gpu_memcpy(g, dst, src, bytes, cudaMemcpyDeviceToDevice, what, "on the device", g->sync_each);
 }
 
 extern "C" void
