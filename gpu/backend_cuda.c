@@ -57,6 +57,8 @@ cuda_tensor_value(const weights_tensor *t, int64_t i)
         return bf16_to_f32(h);
     case WEIGHTS_F32:
         break;
+    default:
+        assert(!"a quantized tensor: the CUDA backend does not list q8 or q4");
     }
     memcpy(&f, src + 4 * i, 4);
     return f;
@@ -291,6 +293,9 @@ cuda_free(backend *be)
 
 static const backend_ops cuda_ops = {
     .name = "cuda",
+    /* q8 and q4 need their own kernels (quant.h gives the layout): fp16 only for now */
+    .weight_modes = QUANT_MODE_BIT(QUANT_F16),
+    .default_weights = QUANT_F16,
     .free = cuda_free,
     .weight_new = cuda_weight_new,
     .weight_free = cuda_weight_free,
@@ -316,6 +321,12 @@ static const backend_ops cuda_ops = {
     .sample = cuda_sample,
     .sync = cuda_sync,
 };
+
+unsigned
+backend_cuda_weight_modes(void)
+{
+    return cuda_ops.weight_modes;
+}
 
 backend *
 backend_cuda_new(int threads, size_t need, char **why)

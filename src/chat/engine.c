@@ -38,6 +38,8 @@ typedef struct {
 struct engine {
     imp_config cfg;
     weights *files;        /* NULL for synthetic parts */
+    quant_store *quant;    /* the quantized matrices ck points into, or NULL */
+    quant_mode weights_mode;
     checkpoint ck;
     int own_ck;
     tokenizer *tok;
@@ -125,8 +127,11 @@ engine_new(const engine_options *opt, char **note, char **cause)
     }
     int ctx = opt->context > 0 ? opt->context : cfg.context;
     size_t need = backend_model_bytes(&cfg, ctx, ENGINE_PREFILL_CHUNK);
-    backend *be = backend_new_sized(opt->backend, opt->threads, need, note, cause);
-    if (be == NULL) {
+    backend *be = backend_new_for(opt->backend, opt->threads, need, opt->weights, note, cause);
+    quant_mode mode = be != NULL ? backend_weights(be, opt->weights) : QUANT_F16;
+    quant_store *quant = NULL;
+    if (be == NULL || quant_checkpoint(&ck, &cfg, files, mode, be->threads, &quant, cause) != 0) {
+        backend_free(be);
         checkpoint_free(&ck);
         weights_free(files);
         tokenizer_free(tok);
@@ -134,6 +139,8 @@ engine_new(const engine_options *opt, char **note, char **cause)
     }
     engine *e = engine_new_parts(be, &cfg, &ck, tok, opt->context, opt->system);
     e->files = files;
+    e->quant = quant;
+    e->weights_mode = mode;
     e->own_ck = 1;
     return e;
 }
@@ -167,6 +174,7 @@ engine_free(engine *e)
     free(e->prompt_logits);
     if (e->own_ck)
         checkpoint_free(&e->ck);
+    quant_store_free(e->quant);
     weights_free(e->files);
     tokenizer_free(e->tok);
     free(e);
@@ -182,6 +190,12 @@ const char *
 engine_backend_name(const engine *e)
 {
     return e->be->ops->name;
+}
+
+quant_mode
+engine_weights(const engine *e)
+{
+    return e->weights_mode;
 }
 
 int

@@ -12,6 +12,7 @@
 #include "backend.h"
 #include "checkpoint.h"
 #include "model_config.h"
+#include "quant.h"
 #include "sampler.h"
 #include "tokenizer.h"
 
@@ -23,6 +24,7 @@ typedef struct {
     int threads;        /* <= 0: all cores */
     int context;        /* <= 0: tokenizer_model_max_length from config.json */
     const char *system; /* NULL: the default system prompt */
+    quant_mode weights; /* QUANT_F16 (0): as shipped; QUANT_AUTO: the backend's default */
 } engine_options;
 
 typedef enum {
@@ -64,6 +66,8 @@ void engine_free(engine *e);
 const imp_config *engine_config(const engine *e);
 /* Name of the backend in use. */
 const char *engine_backend_name(const engine *e);
+/* The weight mode in use (f16, q8 or q4). */
+quant_mode engine_weights(const engine *e);
 /*
  * Decode and preprocess an image so it can go with the next message; the same content is stored
  * once. Returns its slot (>= 0) or -1 with *cause (the engine is unchanged).

@@ -9,6 +9,8 @@ typedef enum {
     WEIGHTS_F16,
     WEIGHTS_BF16,
     WEIGHTS_F32,
+    WEIGHTS_Q8, /* quantized at load (quant.h), never in a file */
+    WEIGHTS_Q4,
 } weights_dtype;
 
 #define WEIGHTS_MAX_DIMS 4
@@ -37,17 +39,23 @@ weights *weights_open(const char *dir, char **cause);
 void weights_free(weights *w);
 /* Find a tensor by name; NULL when absent. */
 const weights_tensor *weights_find(const weights *w, const char *name);
+/*
+ * Let the pages of a tensor read through w's mappings go (a tensor that was quantized): they
+ * leave the process's memory and are read from the file again if ever touched. Tensors not in
+ * w's files are left alone.
+ */
+void weights_drop_pages(const weights *w, const weights_tensor *t);
 /* Number of tensors over all files. */
 size_t weights_count(const weights *w);
 /* The i-th tensor (order of files, then of header). */
 const weights_tensor *weights_at(const weights *w, size_t i);
-/* Size in bytes of one element of dtype. */
+/* Size in bytes of one element of a file dtype (F16, BF16, F32). */
 size_t weights_dtype_size(weights_dtype dtype);
 /* Name of dtype as in safetensors headers ("F16", ...). */
 const char *weights_dtype_name(weights_dtype dtype);
 /* Total bytes of tensor data over all files. */
 size_t weights_total_bytes(const weights *w);
-/* Bytes of data a tensor (or a row view of one) holds: nelem x dtype size. */
+/* Bytes of data a tensor (or a row view of one) holds, quantized ones included. */
 size_t weights_tensor_bytes(const weights_tensor *t);
 
 /* Room for any shape formatted by weights_format_shape. */
