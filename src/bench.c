@@ -23,6 +23,7 @@
 #include "numarg.h"
 #include "phi2.h"
 #include "projector.h"
+#include "quant.h"
 #include "siglip.h"
 #include "synthetic.h"
 #include "threadpool.h"
@@ -34,6 +35,7 @@ typedef struct {
     const char *model_dir;
     int threads;
     backend_choice backend;
+    quant_mode weights; /* QUANT_AUTO: the backend's default */
     int prompt_positions;
     int decode_positions[4];
     int ndecode;
@@ -41,6 +43,17 @@ typedef struct {
     int skip_vision;
     int skip_prefill;
 } bench_options;
+
+/* The weight mode of the run, named in every line. */
+static const char *bench_weights = "f16";
+
+/* Start a measurement's JSON line: its name, the backend and the weight mode. */
+static void
+bench_head(const backend *be, const char *name)
+{
+    printf("{\"bench\":\"%s\",\"backend\":\"%s\",\"weights\":\"%s\"", name, be->ops->name,
+           bench_weights);
+}
 
 static double
 bench_now(void)
@@ -195,10 +208,10 @@ bench_matmul(backend *be, const checkpoint *ck, int rows)
         free(wf);
         free(yf);
 #endif
-        printf("{\"bench\":\"matmul\",\"backend\":\"%s\",\"rows\":%d,\"in\":%d,\"out\":%d,"
-               "\"ms\":%.2f,\"GFLOP_per_s\":%.1f,\"sgemm_fp32_GFLOP_per_s\":%.1f,"
-               "\"fraction_of_sgemm\":%.2f}\n",
-               be->ops->name, rows, in, out, best * 1e3, ours, ref, ref > 0 ? ours / ref : 0);
+        bench_head(be, "matmul");
+        printf(",\"rows\":%d,\"in\":%d,\"out\":%d,\"ms\":%.2f,\"GFLOP_per_s\":%.1f,"
+               "\"sgemm_fp32_GFLOP_per_s\":%.1f,\"fraction_of_sgemm\":%.2f}\n",
+               rows, in, out, best * 1e3, ours, ref, ref > 0 ? ours / ref : 0);
         fflush(stdout);
         be->ops->weight_free(be, w);
         be->ops->buf_free(be, y);
@@ -228,8 +241,8 @@ bench_vision(backend *be, const checkpoint *ck, const imp_config *cfg)
                                                 2.0 * cfg->vis_hidden * cfg->vis_inner) +
                                      4.0 * n * n * cfg->vis_hidden) +
                   2.0 * n * (cfg->mm_hidden * (double)cfg->hidden + (double)cfg->hidden * cfg->hidden);
-    printf("{\"bench\":\"vision\",\"backend\":\"%s\",\"ms\":%.1f,\"GFLOP_per_s\":%.1f}\n",
-           be->ops->name, dt * 1e3, flop / dt / 1e9);
+    bench_head(be, "vision");
+    printf(",\"ms\":%.1f,\"GFLOP_per_s\":%.1f}\n", dt * 1e3, flop / dt / 1e9);
     fflush(stdout);
     be->ops->buf_free(be, feat);
     be->ops->buf_free(be, out);
@@ -270,9 +283,9 @@ bench_lm(backend *be, const checkpoint *ck, const imp_config *cfg, const bench_o
         phi2_forward(lm, kv, x, rows, 0, logits);
         double dt = bench_now() - t0;
         double flop = bench_lm_flop(cfg, rows, 0);
-        printf("{\"bench\":\"prefill\",\"backend\":\"%s\",\"positions\":%d,\"ms\":%.1f,"
-               "\"tokens_per_s\":%.1f,\"GFLOP_per_s\":%.1f}\n",
-               be->ops->name, rows, dt * 1e3, rows / dt, flop / dt / 1e9);
+        bench_head(be, "prefill");
+        printf(",\"positions\":%d,\"ms\":%.1f,\"tokens_per_s\":%.1f,\"GFLOP_per_s\":%.1f}\n",
+               rows, dt * 1e3, rows / dt, flop / dt / 1e9);
         fflush(stdout);
 
         /* a 20-token follow-up after the prompt: the cache keeps the history */
@@ -281,9 +294,8 @@ bench_lm(backend *be, const checkpoint *ck, const imp_config *cfg, const bench_o
         t0 = bench_now();
         phi2_forward(lm, kv, x, follow, rows, logits);
         dt = bench_now() - t0;
-        printf("{\"bench\":\"followup_first_token\",\"backend\":\"%s\",\"history\":%d,"
-               "\"new_positions\":%d,\"ms\":%.1f}\n",
-               be->ops->name, rows, follow, dt * 1e3);
+        bench_head(be, "followup_first_token");
+        printf(",\"history\":%d,\"new_positions\":%d,\"ms\":%.1f}\n", rows, follow, dt * 1e3);
         fflush(stdout);
         be->ops->buf_free(be, x);
         free(host);
@@ -295,14 +307,14 @@ bench_lm(backend *be, const checkpoint *ck, const imp_config *cfg, const bench_o
     float *krows = xmalloc(64 * d * sizeof(float));
     bench_fill(krows, 64 * d, 11, 1.0f);
     int filled = 0;
-    double matrix_bytes = 0;
+    /* the weights one token streams: every layer's matrices and the output head, as stored */
+    double matrix_bytes = (double)weights_tensor_bytes(&ck->lm_head.w);
     for (int l = 0; l < cfg->layers; l++) {
         const checkpoint_lm_layer *cl = &ck->lm[l];
         const weights_tensor *ts[] = {&cl->q.w, &cl->k.w, &cl->v.w, &cl->dense.w, &cl->fc1.w, &cl->fc2.w};
         for (int i = 0; i < 6; i++)
-            matrix_bytes += (double)ts[i]->nelem * weights_dtype_size(ts[i]->dtype);
+            matrix_bytes += (double)weights_tensor_bytes(ts[i]);
     }
-    matrix_bytes += (double)ck->lm_head.w.nelem * weights_dtype_size(ck->lm_head.w.dtype);
     for (int p = 0; p < bo->ndecode; p++) {
         int pos = bo->decode_positions[p];
         if (pos + 1 + bo->decode_tokens >= ctx)
@@ -324,7 +336,8 @@ bench_lm(backend *be, const checkpoint *ck, const imp_config *cfg, const bench_o
         be->ops->buf_upload(be, x1, row, d);
         phi2_forward(lm, kv, x1, 1, pos, logits);
         be->ops->sync(be);
-        double kv_bytes = 2.0 * cfg->layers * d * sizeof(float) * (pos + 1 + bo->decode_tokens / 2);
+        /* keys and values, fp16 on every backend, up to the middle step's position */
+        double kv_bytes = 2.0 * cfg->layers * d * 2 * (pos + 1 + bo->decode_tokens / 2);
         double bytes = matrix_bytes + kv_bytes;
         /*
          * Each timed step is paired with a read of 256 MiB (far past the caches) just before it:
@@ -358,11 +371,13 @@ bench_lm(backend *be, const checkpoint *ck, const imp_config *cfg, const bench_o
         free(times);
         free(reads);
         free(ratios);
-        printf("{\"bench\":\"decode\",\"backend\":\"%s\",\"position\":%d,\"tokens_per_s\":%.2f,"
-               "\"ms_per_token\":%.1f,\"mean_ms_per_token\":%.1f,\"bytes_per_token\":%.0f,"
-               "\"GB_per_s\":%.2f,\"bandwidth_GB_per_s\":%.2f,\"fraction_of_bandwidth\":%.2f,"
-               "\"best_bandwidth_GB_per_s\":%.2f,\"fraction_of_best_bandwidth\":%.2f}\n",
-               be->ops->name, pos, 1.0 / dt, dt * 1e3, mean * 1e3, bytes, bytes / dt / 1e9,
+        bench_head(be, "decode");
+        printf(",\"position\":%d,\"tokens_per_s\":%.2f,\"ms_per_token\":%.1f,"
+               "\"mean_ms_per_token\":%.1f,\"weight_bytes_per_token\":%.0f,"
+               "\"bytes_per_token\":%.0f,\"GB_per_s\":%.2f,\"bandwidth_GB_per_s\":%.2f,"
+               "\"fraction_of_bandwidth\":%.2f,\"best_bandwidth_GB_per_s\":%.2f,"
+               "\"fraction_of_best_bandwidth\":%.2f}\n",
+               pos, 1.0 / dt, dt * 1e3, mean * 1e3, matrix_bytes, bytes, bytes / dt / 1e9,
                read / 1e9, fraction, bandwidth / 1e9, bytes / dt / bandwidth);
         fflush(stdout);
     }
@@ -378,9 +393,10 @@ static void
 bench_usage(FILE *f)
 {
     fprintf(f, "usage: imp-bench (--synthetic | -m DIR) [options]\n"
-               "  --synthetic            random fp16 weights at imp-v1-3b's real size\n"
+               "  --synthetic            random weights at imp-v1-3b's real size\n"
                "  -m, --model DIR        a model folder instead\n"
                "  --backend NAME         auto, cpu or cuda (default auto)\n"
+               "  --weights MODE         f16, q8 or q4 (default: q8 on the CPU, f16 on CUDA)\n"
                "  --threads N            CPU threads (default: all cores)\n"
                "  --prompt-positions N   prefill length (default 777: one image and a question)\n"
                "  --decode-positions L   comma-separated cache depths for decode (default 100,1500)\n"
@@ -402,11 +418,12 @@ int
 main(int argc, char **argv)
 {
     bench_options bo = {.prompt_positions = 777, .decode_positions = {100, 1500}, .ndecode = 2,
-                        .decode_tokens = 8};
+                        .decode_tokens = 8, .weights = QUANT_AUTO};
     static const struct option longopts[] = {
         {"synthetic", no_argument, NULL, 's'},
         {"model", required_argument, NULL, 'm'},
         {"backend", required_argument, NULL, 'b'},
+        {"weights", required_argument, NULL, 'w'},
         {"threads", required_argument, NULL, 't'},
         {"prompt-positions", required_argument, NULL, 'P'},
         {"decode-positions", required_argument, NULL, 'D'},
@@ -431,6 +448,12 @@ main(int argc, char **argv)
         case 'b':
             if (backend_parse_choice(optarg, &bo.backend) != 0) {
                 log_error("--backend: unknown backend \"%s\"", optarg);
+                return 2;
+            }
+            break;
+        case 'w':
+            if (quant_parse_mode(optarg, &bo.weights) != 0) {
+                log_error("weights: unknown mode \"%s\" (expected f16, q8 or q4)", optarg);
                 return 2;
             }
             break;
@@ -492,28 +515,38 @@ main(int argc, char **argv)
     checkpoint ck;
     synthetic *syn = NULL;
     weights *files = NULL;
+    quant_store *quant = NULL;
     double t0 = bench_now();
     if (bo.synthetic) {
         config_init_default(&cfg);
-        syn = synthetic_new(&cfg, 1, bo.threads);
-        ck = *synthetic_checkpoint_borrow(syn);
     } else if (config_load(&cfg, bo.model_dir, &cause) != 0 ||
                (files = weights_open(bo.model_dir, &cause)) == NULL ||
                checkpoint_init(&ck, files, &cfg, &cause) != 0) {
         log_error("%s", cause);
         return 1;
     }
-    backend *be = backend_new_sized(bo.backend, bo.threads,
-                                    backend_model_bytes(&cfg, cfg.context, bo.prompt_positions),
-                                    &note, &cause);
+    backend *be = backend_new_for(bo.backend, bo.threads,
+                                  backend_model_bytes(&cfg, cfg.context, bo.prompt_positions),
+                                  bo.weights, &note, &cause);
     if (be == NULL) {
         log_error("%s", cause);
         return 1;
     }
     if (note != NULL)
         log_error("%s", note);
-    printf("{\"bench\":\"load\",\"backend\":\"%s\",\"synthetic\":%s,\"ms\":%.1f,\"threads\":%d}\n",
-           be->ops->name, bo.synthetic ? "true" : "false", (bench_now() - t0) * 1e3, be->threads);
+    quant_mode mode = backend_weights(be, bo.weights);
+    bench_weights = quant_mode_name(mode);
+    if (bo.synthetic) {
+        syn = synthetic_new_weights(&cfg, 1, bo.threads, mode);
+        ck = *synthetic_checkpoint_borrow(syn);
+    } else if (quant_checkpoint(&ck, &cfg, files, mode, be->threads, &quant, &cause) != 0) {
+        log_error("%s", cause);
+        return 1;
+    }
+    double quantize = quant_store_seconds(syn != NULL ? synthetic_quant_borrow(syn) : quant);
+    bench_head(be, "load");
+    printf(",\"synthetic\":%s,\"ms\":%.1f,\"quantize_ms\":%.1f,\"threads\":%d}\n",
+           bo.synthetic ? "true" : "false", (bench_now() - t0) * 1e3, quantize * 1e3, be->threads);
     fflush(stdout);
 
     double bandwidth = bench_memory_bandwidth(be->threads);
@@ -524,12 +557,14 @@ main(int argc, char **argv)
 
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("{\"bench\":\"peak_rss\",\"MB\":%.0f}\n", ru.ru_maxrss / 1024.0);
+    bench_head(be, "peak_rss");
+    printf(",\"MB\":%.0f}\n", ru.ru_maxrss / 1024.0);
     backend_free(be);
     if (syn != NULL)
         synthetic_free(syn);
     else {
         checkpoint_free(&ck);
+        quant_store_free(quant);
         weights_free(files);
     }
     return 0;

@@ -56,8 +56,6 @@ typedef struct {
     size_t attn_len;
 } backend_cpu;
 
-static int cpu_simd = -1; /* -1 unknown, 0 portable, 1 AVX2+FMA+F16C */
-static int cpu_force_portable;
 
 /* Rows at or below which a product is done as matrix-vector products straight from fp16. */
 #define CPU_GEMV_MAX_ROWS 8
@@ -69,22 +67,13 @@ static int cpu_force_portable;
 int
 backend_cpu_has_simd(void)
 {
-    if (cpu_simd < 0) {
-#ifdef CPU_X86
-        __builtin_cpu_init();
-        cpu_simd = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                   __builtin_cpu_supports("f16c");
-#else
-        cpu_simd = 0;
-#endif
-    }
-    return cpu_simd && !cpu_force_portable;
+    return cpufeat_level_get() >= CPUFEAT_AVX2;
 }
 
 void
 backend_cpu_force_portable(int portable)
 {
-    cpu_force_portable = portable;
+    cpufeat_cap(portable ? CPUFEAT_PORTABLE : CPUFEAT_AVX512);
 }
 
 /* ------------------------------------------------------------------ kernels */

@@ -1,4 +1,7 @@
-/* The CPU backend: the reference implementation of every op, fp32 arithmetic from fp16 weights. */
+/*
+ * The CPU backend: the reference implementation of every op, fp32 arithmetic from fp16 weights,
+ * integer block products for q8 and q4 weights (qdot.h), the KV cache in fp16.
+ */
 #ifndef IMP_BACKEND_CPU_H
 #define IMP_BACKEND_CPU_H
 
@@ -6,9 +9,9 @@
 
 /* Create the CPU backend with threads threads (<= 0: all cores). */
 backend *backend_cpu_new(int threads);
-/* Whether the SIMD kernels (AVX2, FMA, F16C) are in use. */
+/* Whether the SIMD kernels (AVX2, FMA, F16C, or more: cpufeat.h) are in use. */
 int backend_cpu_has_simd(void);
-/* Force the portable kernels (for tests comparing both paths). */
+/* Force the portable kernels (for tests comparing both paths); 0 lifts it (cpufeat_cap). */
 void backend_cpu_force_portable(int portable);
 
 #endif

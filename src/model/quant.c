@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -330,6 +331,7 @@ struct quant_store {
     quant_chunk *chunks;
     size_t nchunks;
     size_t bytes;
+    double seconds;
 };
 
 quant_store *
@@ -387,6 +389,20 @@ quant_store_bytes(const quant_store *s)
     return s != NULL ? s->bytes : 0;
 }
 
+double
+quant_store_seconds(const quant_store *s)
+{
+    return s != NULL ? s->seconds : 0;
+}
+
+static double
+quant_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 typedef struct {
     weights_dtype dtype;
     void *dst;
@@ -410,6 +426,7 @@ quant_store_add(quant_store *s, weights_tensor *t, weights_dtype dtype, threadpo
                 char **cause)
 {
     assert(t->ndim == 2 && (dtype == WEIGHTS_Q8 || dtype == WEIGHTS_Q4));
+    double t0 = quant_now();
     size_t bytes = quant_matrix_bytes(dtype, t->shape[0], t->shape[1]);
     /* zeroed: the bytes between the values and the scales, and after the scales, are padding */
     void *dst = quant_store_alloc(s, bytes);
@@ -434,6 +451,7 @@ quant_store_add(quant_store *s, weights_tensor *t, weights_dtype dtype, threadpo
                          first % t->shape[1]);
     }
     s->bytes += bytes;
+    s->seconds += quant_now() - t0;
     t->dtype = dtype;
     t->data = dst;
     return 0;

@@ -88,6 +88,8 @@ quant_store *quant_store_new(void);
 void quant_store_free(quant_store *s);
 /* Bytes of quantized matrices held. */
 size_t quant_store_bytes(const quant_store *s);
+/* Seconds spent quantizing into the store (0 for NULL). */
+double quant_store_seconds(const quant_store *s);
 /*
  * Quantize *t into the store as dtype, using pool's threads, and make *t the quantized view (same
  * name, file and shape). -1 with *cause naming the file, the tensor and the element when a value
