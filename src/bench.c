@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #ifdef HAVE_OPENBLAS
 #include <cblas.h>
@@ -149,15 +150,66 @@ bench_reader_pass(bench_reader *r, int passes)
     return best;
 }
 
+/* The process's peak resident memory, in bytes. */
+static double
+bench_peak_rss(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss * 1024.0;
+}
+
+/* What the engine's run held at most: in all, and without the benchmark's decode read buffer. */
+typedef struct {
+    double process;
+    double engine;
+} bench_memory;
+
+/*
+ * Resident memory in bytes: now (VmRSS) or the peak since bench_reset_hwm (VmHWM), from Linux's
+ * /proc/self/status; the process's peak where that cannot be read.
+ */
+static double
+bench_status_rss(const char *key)
+{
+    char line[256];
+    double kb = -1;
+    FILE *f = fopen("/proc/self/status", "r");
+    while (f != NULL && kb < 0 && fgets(line, sizeof line, f) != NULL)
+        if (strncmp(line, key, strlen(key)) == 0)
+            kb = atof(line + strlen(key));
+    if (f != NULL)
+        fclose(f);
+    return kb >= 0 ? kb * 1024 : bench_peak_rss();
+}
+
+/*
+ * Start VmHWM over from the memory held now (Linux 4.0 and later; nothing elsewhere), keeping the
+ * peak it drops in *keep (NULL: dropped).
+ */
+static void
+bench_reset_hwm(double *keep)
+{
+    double peak = bench_status_rss("VmHWM:");
+    if (keep != NULL && peak > *keep)
+        *keep = peak;
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (f != NULL) {
+        fputs("5", f);
+        fclose(f);
+    }
+}
+
 /* The bandwidth floor for decode, over 1 GiB (far past any cache). */
 static double
 bench_memory_bandwidth(int threads)
 {
     bench_reader r = bench_reader_new(threads, (size_t)1 << 30);
     double best = bench_reader_pass(&r, 5);
+    printf("{\"bench\":\"memory_read_bandwidth\",\"threads\":%d,\"GB_per_s\":%.2f}\n",
+           threadpool_size(r.pool), best / 1e9);
+    fflush(stdout);
     bench_reader_free(&r);
-    printf("{\"bench\":\"memory_read_bandwidth\",\"threads\":%d,\"GB_per_s\":%.2f}\n", threads,
-           best / 1e9);
     return best;
 }
 
@@ -263,9 +315,14 @@ bench_lm_flop(const imp_config *c, int rows, int pos0)
     return rows * per_pos + attn + 2.0 * d * c->vocab;
 }
 
+/*
+ * Prefill, follow-up and decode; mem gets the most memory held (bytes), and the engine's part of
+ * it: the peak before each decode depth, or the memory during its steps less the read buffer
+ * timing them (the peak is started over once the buffer is gone).
+ */
 static void
 bench_lm(backend *be, const checkpoint *ck, const imp_config *cfg, const bench_options *bo,
-         double bandwidth)
+         double bandwidth, bench_memory *mem)
 {
     phi2 *lm = phi2_new(be, ck, cfg);
     int ctx = cfg->context;
@@ -345,6 +402,8 @@ bench_lm(backend *be, const checkpoint *ck, const imp_config *cfg, const bench_o
          * so a step is compared with what the memory gave at that moment. The best read seen in
          * the whole run is reported too, as the stricter floor.
          */
+        if (bench_status_rss("VmHWM:") > mem->engine)
+            mem->engine = bench_status_rss("VmHWM:");
         bench_reader reader = bench_reader_new(be->threads, (size_t)256 << 20);
         double *times = xmalloc((size_t)bo->decode_tokens * sizeof(double));
         double *reads = xmalloc((size_t)bo->decode_tokens * sizeof(double));
@@ -367,7 +426,12 @@ bench_lm(backend *be, const checkpoint *ck, const imp_config *cfg, const bench_o
         double read = bench_median(reads, bo->decode_tokens);
         double fraction = bench_median(ratios, bo->decode_tokens);
         double mean = total / bo->decode_tokens;
+        /* the reader is all resident (written when made): what is left is the engine's */
+        double rss = bench_status_rss("VmRSS:") - (double)reader.bytes;
+        if (rss > mem->engine)
+            mem->engine = rss;
         bench_reader_free(&reader);
+        bench_reset_hwm(&mem->process);
         free(times);
         free(reads);
         free(ratios);
@@ -516,6 +580,9 @@ main(int argc, char **argv)
     synthetic *syn = NULL;
     weights *files = NULL;
     quant_store *quant = NULL;
+    /* first, while its GiB does not add to the model's memory */
+    double bandwidth = bench_memory_bandwidth(bo.threads);
+    bench_reset_hwm(NULL);
     double t0 = bench_now();
     if (bo.synthetic) {
         config_init_default(&cfg);
@@ -549,16 +616,18 @@ main(int argc, char **argv)
            bo.synthetic ? "true" : "false", (bench_now() - t0) * 1e3, quantize * 1e3, be->threads);
     fflush(stdout);
 
-    double bandwidth = bench_memory_bandwidth(be->threads);
     bench_matmul(be, &ck, bo.prompt_positions);
     if (!bo.skip_vision)
         bench_vision(be, &ck, &cfg);
-    bench_lm(be, &ck, &cfg, &bo, bandwidth);
+    bench_memory mem = {0, 0};
+    bench_lm(be, &ck, &cfg, &bo, bandwidth, &mem);
+    /* since the last decode buffer went (or since loading): the engine's alone */
+    double tail = bench_status_rss("VmHWM:");
+    mem.process = fmax(mem.process, tail);
+    mem.engine = fmax(mem.engine, tail);
 
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
     bench_head(be, "peak_rss");
-    printf(",\"MB\":%.0f}\n", ru.ru_maxrss / 1024.0);
+    printf(",\"MB\":%.0f,\"engine_MB\":%.0f}\n", mem.process / (1 << 20), mem.engine / (1 << 20));
     backend_free(be);
     if (syn != NULL)
         synthetic_free(syn);

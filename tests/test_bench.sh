@@ -20,7 +20,7 @@ man = open(sys.argv[2]).read().replace("\\", "")
 mode = sys.argv[3]
 problems = []
 names = [l["bench"] for l in lines]
-want = ["load", "memory_read_bandwidth", "matmul", "matmul", "matmul", "vision", "prefill",
+want = ["memory_read_bandwidth", "load", "matmul", "matmul", "matmul", "vision", "prefill",
         "followup_first_token", "decode", "decode", "peak_rss"]
 if names != want:
     problems.append("measurements %s, expected %s" % (names, want))
