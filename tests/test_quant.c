@@ -432,6 +432,7 @@ check_products(backend *be)
         check_linear(be, dts[i], 3, 320, 80, "fixture decode, 3 rows");
         check_linear(be, dts[i], 49, 80, 320, "fixture prefill");
         check_linear(be, dts[i], 9, 64, 100, "a partial panel");
+        check_linear(be, dts[i], 2, 300, 37, "rows not in fours");
         /* the real model's shapes (few rows: the double reference stays quick) */
         check_linear(be, dts[i], 1, 2560, 2560, "real decode");
         check_linear(be, dts[i], 1, 10240, 512, "real fc2 rows");

@@ -256,13 +256,14 @@ cpu_f32_to_f16_avx2(uint16_t *dst, const float *src, size_t n)
 }
 
 /*
- * exp(x) for x <= 0 within about 2 ulp: x = n ln2 + r, |r| <= ln2/2, exp(r) by a degree-6
+ * exp(x) within about 2 ulp, x clamped to [-87, 88] (below, exp is under FLT_MIN and 0 is fine;
+ * above, it is past FLT_MAX's neighbourhood): x = n ln2 + r, |r| <= ln2/2, exp(r) by a degree-6
  * polynomial (Cephes' expf coefficients), 2^n put in the exponent bits.
  */
 __attribute__((target("avx2,fma"))) static inline __m256
 cpu_exp_avx2(__m256 x)
 {
-    x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f)); /* below this exp is under FLT_MIN: 0 is fine */
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
     __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
@@ -296,6 +297,27 @@ cpu_exp_shifted_avx2(float *s, int n, float max)
     return total;
 }
 #endif
+
+/*
+ * gelu with the tanh approximation, 0.5 u (1 + tanh(z)) with z = sqrt(2/pi) (u + 0.044715 u^3),
+ * written as u / (1 + exp(-2z)): one exponential, no cancellation.
+ */
+__attribute__((target("avx2,fma"))) static void
+cpu_gelu_tanh_avx2(float *x, size_t n)
+{
+    const __m256 k = _mm256_set1_ps(-2 * 0.7978845608028654f), c = _mm256_set1_ps(0.044715f);
+    const __m256 one = _mm256_set1_ps(1.0f);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 u = _mm256_loadu_ps(x + i);
+        __m256 z = _mm256_mul_ps(k, _mm256_fmadd_ps(_mm256_mul_ps(c, u), _mm256_mul_ps(u, u), u));
+        _mm256_storeu_ps(x + i, _mm256_div_ps(u, _mm256_add_ps(one, cpu_exp_avx2(z))));
+    }
+    for (; i < n; i++) {
+        float u = x[i];
+        x[i] = 0.5f * u * (1.0f + tanhf(0.7978845608028654f * (u + 0.044715f * u * u * u)));
+    }
+}
 
 /* s[i] <- exp(s[i] - max) for n scores, all at most max; returns their sum. */
 static float
@@ -754,6 +776,12 @@ static void
 cpu_gelu_tanh_range(void *ctx, size_t begin, size_t end, int thread)
 {
     float *x = ctx;
+#ifdef CPU_X86
+    if (backend_cpu_has_simd()) {
+        cpu_gelu_tanh_avx2(x + begin, end - begin);
+        return;
+    }
+#endif
     const float k = 0.7978845608028654f; /* sqrt(2/pi) */
     for (size_t i = begin; i < end; i++) {
         float u = x[i];

@@ -14,6 +14,8 @@
 static int cpufeat_found = -1; /* cpufeat_level, -1 until detected */
 static int cpufeat_env = -1;   /* cap from $IMP_CPU_KERNELS, -1 until read */
 static cpufeat_level cpufeat_test_cap = CPUFEAT_AVX512;
+/* the level in use, -1 until worked out: kernels ask for it in their inner loops */
+static int cpufeat_current = -1;
 
 static const char *const cpufeat_names[] = {"portable", "avx2", "avx512"};
 
@@ -76,6 +78,8 @@ cpufeat_parse(const char *s, cpufeat_level *level)
 cpufeat_level
 cpufeat_level_get(void)
 {
+    if (cpufeat_current >= 0)
+        return (cpufeat_level)cpufeat_current;
     if (cpufeat_env < 0) {
         const char *s = getenv("IMP_CPU_KERNELS");
         cpufeat_level cap = CPUFEAT_AVX512;
@@ -88,6 +92,7 @@ cpufeat_level_get(void)
         level = cpufeat_env;
     if (level > (int)cpufeat_test_cap)
         level = (int)cpufeat_test_cap;
+    cpufeat_current = level;
     return (cpufeat_level)level;
 }
 
@@ -95,6 +100,7 @@ void
 cpufeat_cap(cpufeat_level max)
 {
     cpufeat_test_cap = max;
+    cpufeat_current = -1;
 }
 
 const char *
