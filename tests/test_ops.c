@@ -369,6 +369,9 @@ check_all(backend *be, const char *label)
     check_attention(be, 1, 32, 80, 300);
     check_attention(be, 1, 32, 80, 1500); /* decode splits the keys across threads */
     check_attention(be, 9, 16, 72, 0);
+    /* several blocks of 64 query rows and of 64 keys */
+    check_attention(be, 150, 2, 40, 0);
+    check_attention(be, 70, 2, 80, 100);
     check_rope(be, 5, 2, 40, 16, 0);
     check_rope(be, 3, 32, 80, 32, 2999);
     check_embed_and_patch(be);

@@ -14,6 +14,7 @@
 #endif
 
 #include "backend_cpu.h"
+#include "cpuattn.h"
 #include "cpufeat.h"
 #include "f16.h"
 #include "log.h"
@@ -319,9 +320,8 @@ cpu_gelu_tanh_avx2(float *x, size_t n)
     }
 }
 
-/* s[i] <- exp(s[i] - max) for n scores, all at most max; returns their sum. */
-static float
-cpu_exp_shifted(float *s, int n, float max)
+float
+backend_cpu_exp_shifted(float *s, int n, float max)
 {
 #ifdef CPU_X86
     if (backend_cpu_has_simd())
@@ -864,89 +864,15 @@ cpu_patch_embed(backend *be, float *y, const float *pixels, int image, int patch
 
 /* ------------------------------------------------------------------ attention */
 
-/*
- * out (hd) = softmax(q . k_j * scale) . v_j over nkeys keys at stride values apart; k and v are
- * floats, or fp16 when half is set (the KV cache).
- */
-static void
-cpu_attend(float *out, const float *q, const void *k, const void *v, int half, size_t stride,
-           int nkeys, int hd, float scale, float *scores)
-{
-    float max = -INFINITY;
-    for (int j = 0; j < nkeys; j++) {
-        const uint16_t *kh = (const uint16_t *)k + (size_t)j * stride;
-        float s = (half ? cpu_dot_f16(kh, q, hd, kh)
-                        : cpu_dot_f32(q, (const float *)k + (size_t)j * stride, hd)) *
-                  scale;
-        scores[j] = s;
-        if (s > max)
-            max = s;
-    }
-    float inv = 1.0f / cpu_exp_shifted(scores, nkeys, max);
-    for (int d = 0; d < hd; d++)
-        out[d] = 0;
-    for (int j = 0; j < nkeys; j++) {
-        if (half)
-            cpu_axpy_f16(out, scores[j] * inv, (const uint16_t *)v + (size_t)j * stride, hd);
-        else
-            cpu_axpy(out, scores[j] * inv, (const float *)v + (size_t)j * stride, hd);
-    }
-}
-
-typedef struct {
-    float *out;
-    const float *q;
-    const void *k; /* float, or fp16 when half is set */
-    const void *v;
-    int half;
-    int n;        /* query rows */
-    int pos0;     /* position of query row 0 (causal); -1 for bidirectional */
-    int nkeys;    /* keys for bidirectional */
-    int heads;
-    int hd;
-    float scale;
-    float **scores; /* per thread */
-} cpu_attn_job;
-
-static void
-cpu_attention_range(void *ctx, size_t begin, size_t end, int thread)
-{
-    cpu_attn_job *job = ctx;
-    size_t dim = (size_t)job->heads * job->hd;
-    for (size_t t = begin; t < end; t++) {
-        int r = (int)(t / (size_t)job->heads);
-        int h = (int)(t % (size_t)job->heads);
-        int nkeys = job->pos0 >= 0 ? job->pos0 + r + 1 : job->nkeys;
-        size_t off = (size_t)h * job->hd * (job->half ? sizeof(uint16_t) : sizeof(float));
-        cpu_attend(job->out + r * dim + (size_t)h * job->hd, job->q + r * dim + (size_t)h * job->hd,
-                   (const char *)job->k + off, (const char *)job->v + off, job->half, dim, nkeys,
-                   job->hd, job->scale, job->scores[thread]);
-    }
-}
-
-static void
-cpu_attention_run(backend_cpu *cpu, cpu_attn_job *job, int max_keys)
-{
-    int nt = threadpool_size(cpu->pool);
-    float **scores = xcalloc((size_t)nt, sizeof *scores);
-    for (int i = 0; i < nt; i++)
-        scores[i] = xmalloc((size_t)max_keys * sizeof(float));
-    job->scores = scores;
-    threadpool_run(cpu->pool, (size_t)job->n * job->heads, 1, cpu_attention_range, job);
-    for (int i = 0; i < nt; i++)
-        free(scores[i]);
-    free(scores);
-}
-
 static void
 cpu_attention_full(backend *be, float *out, const float *q, const float *k, const float *v, int n,
                    int heads, int head_dim, float scale)
 {
-    cpu_attn_job job = {
-        .out = out, .q = q, .k = k, .v = v, .n = n, .pos0 = -1, .nkeys = n, .heads = heads,
+    cpuattn_args a = {
+        .out = out, .q = q, .k = k, .v = v, .rows = n, .pos0 = -1, .nkeys = n, .heads = heads,
         .hd = head_dim, .scale = scale,
     };
-    cpu_attention_run((backend_cpu *)be, &job, n);
+    cpuattn_run(((backend_cpu *)be)->pool, &a);
 }
 
 static void
@@ -1088,7 +1014,7 @@ cpu_decode_block(cpu_decode_attn_job *job, int j0, int n, cpu_decode_state *st)
                 acc[(size_t)h * hd + d] *= shrink;
             max[h] = top;
         }
-        sum[h] += cpu_exp_shifted(s, n, max[h]);
+        sum[h] += backend_cpu_exp_shifted(s, n, max[h]);
     }
     for (int j = 0; j < n; j++) {
         const uint16_t *vrow = job->v + (size_t)(j0 + j) * dim;
@@ -1173,13 +1099,12 @@ cpu_attention_cached(backend *be, float *out, const float *q, int rows, int pos0
                              scale);
         return;
     }
-    cpu_attn_job job = {
+    cpuattn_args a = {
         .out = out, .q = q, .k = kv->k + (size_t)layer * kv->layer_stride,
-        .v = kv->v + (size_t)layer * kv->layer_stride, .half = 1, .n = rows, .pos0 = pos0,
-        .heads = heads,
-        .hd = head_dim, .scale = scale,
+        .v = kv->v + (size_t)layer * kv->layer_stride, .half = 1, .rows = rows, .pos0 = pos0,
+        .heads = heads, .hd = head_dim, .scale = scale,
     };
-    cpu_attention_run((backend_cpu *)be, &job, pos0 + rows);
+    cpuattn_run(((backend_cpu *)be)->pool, &a);
 }
 
 /* ------------------------------------------------------------------ sampling */
