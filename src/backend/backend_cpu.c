@@ -792,7 +792,7 @@ cpu_gelu_tanh_range(void *ctx, size_t begin, size_t end, int thread)
 static void
 cpu_gelu_tanh(backend *be, float *x, size_t n)
 {
-    threadpool_run(((backend_cpu *)be)->pool, n, 4096, cpu_gelu_tanh_range, x);
+    threadpool_run(((backend_cpu *)be)->pool, n, 16384, cpu_gelu_tanh_range, x);
 }
 
 static void
