@@ -41,29 +41,6 @@ cuda_ctx(backend *be)
 
 /* ------------------------------------------------------------------ weights and buffers */
 
-/* Element i of a mapped tensor as float (the data may be unaligned). */
-static float
-cuda_tensor_value(const weights_tensor *t, int64_t i)
-{
-    const unsigned char *src = t->data;
-    uint16_t h;
-    float f;
-    switch (t->dtype) {
-    case WEIGHTS_F16:
-        memcpy(&h, src + 2 * i, 2);
-        return f16_to_f32(h);
-    case WEIGHTS_BF16:
-        memcpy(&h, src + 2 * i, 2);
-        return bf16_to_f32(h);
-    case WEIGHTS_F32:
-        break;
-    default:
-        assert(!"a quantized tensor: the CUDA backend does not list q8 or q4");
-    }
-    memcpy(&f, src + 4 * i, 4);
-    return f;
-}
-
 static backend_weight *
 cuda_weight_new(backend *be, const weights_tensor *t)
 {
@@ -81,14 +58,14 @@ cuda_weight_new(backend *be, const weights_tensor *t)
         } else {
             uint16_t *h = xreallocarray(NULL, n ? n : 1, sizeof *h);
             for (size_t i = 0; i < n; i++)
-                h[i] = f32_to_f16(cuda_tensor_value(t, (int64_t)i));
+                h[i] = f32_to_f16(weights_tensor_value(t, (int64_t)i));
             gpu_upload(g, w->data, h, n * 2, what);
             free(h);
         }
     } else {
         float *f = xreallocarray(NULL, n ? n : 1, sizeof *f);
         for (size_t i = 0; i < n; i++)
-            f[i] = cuda_tensor_value(t, (int64_t)i);
+            f[i] = weights_tensor_value(t, (int64_t)i);
         w->data = gpu_alloc(g, n * sizeof(float), what);
         gpu_upload(g, w->data, f, n * sizeof(float), what);
         free(f);

@@ -135,15 +135,7 @@ activation_error(int hidden, int gelu)
 static engine *
 open_engine(quant_mode mode)
 {
-    engine_options eo = {.model_dir = model_dir, .backend = BACKEND_CPU, .weights = mode};
-    char *cause = NULL, *note = NULL;
-    engine *e = engine_new(&eo, &note, &cause);
-    if (e == NULL) {
-        fprintf(stderr, "cannot load %s: %s\n", model_dir, cause);
-        exit(99);
-    }
-    free(note);
-    return e;
+    return testutil_engine_new_weights(model_dir, BACKEND_CPU, 0, mode);
 }
 
 /* The images of a fixture turn as slots of e. */

@@ -403,8 +403,8 @@ cpu_dot_f16(const uint16_t *w, const float *x, int n, const uint16_t *ahead)
     return cpu_dot_f16_portable(w, x, n, ahead);
 }
 
-static void
-cpu_f16_to_f32(float *dst, const uint16_t *src, size_t n)
+void
+backend_cpu_f16_to_f32(float *dst, const uint16_t *src, size_t n)
 {
 #ifdef CPU_X86
     if (backend_cpu_has_simd()) {
@@ -436,25 +436,8 @@ cpu_weight_new(backend *be, const weights_tensor *t)
     } else {
         /* vectors, BF16 and unaligned data: an fp32 copy, read with memcpy-safe loads */
         float *f = xmalloc_aligned((size_t)t->nelem * sizeof(float));
-        const unsigned char *src = t->data;
-        for (int64_t i = 0; i < t->nelem; i++) {
-            uint16_t h;
-            switch (t->dtype) {
-            case WEIGHTS_F16:
-                memcpy(&h, src + 2 * i, 2);
-                f[i] = f16_to_f32(h);
-                break;
-            case WEIGHTS_BF16:
-                memcpy(&h, src + 2 * i, 2);
-                f[i] = bf16_to_f32(h);
-                break;
-            case WEIGHTS_F32:
-                memcpy(&f[i], src + 4 * i, 4);
-                break;
-            default:
-                assert(!"a quantized vector");
-            }
-        }
+        for (int64_t i = 0; i < t->nelem; i++)
+            f[i] = weights_tensor_value(t, i);
         w->dtype = WEIGHTS_F32;
         w->data = f;
         w->owned = f;
@@ -622,7 +605,7 @@ cpu_convert_range(void *ctx, size_t begin, size_t end, int thread)
     cpu_linear_job *job = ctx;
     size_t in = (size_t)job->in;
     const uint16_t *src = (const uint16_t *)job->w->data + (size_t)job->j0 * in;
-    cpu_f16_to_f32((float *)job->wblock + begin * in, src + begin * in, (end - begin) * in);
+    backend_cpu_f16_to_f32((float *)job->wblock + begin * in, src + begin * in, (end - begin) * in);
 }
 
 #ifndef HAVE_OPENBLAS
@@ -854,7 +837,7 @@ cpu_patch_embed(backend *be, float *y, const float *pixels, int image, int patch
     size_t npos = (size_t)npatch * dim;
     if (pos->dtype == WEIGHTS_F16) {
         float *p = xmalloc(npos * sizeof(float));
-        cpu_f16_to_f32(p, pos->data, npos);
+        backend_cpu_f16_to_f32(p, pos->data, npos);
         cpu_add(be, y, p, npos);
         free(p);
     } else {
@@ -906,7 +889,7 @@ cpu_embed(backend *be, float *y, const int32_t *ids, int n, const backend_weight
     for (int i = 0; i < n; i++) {
         assert(ids[i] >= 0 && ids[i] < table->rows);
         if (table->dtype == WEIGHTS_F16)
-            cpu_f16_to_f32(y + i * dim, (const uint16_t *)table->data + (size_t)ids[i] * dim, dim);
+            backend_cpu_f16_to_f32(y + i * dim, (const uint16_t *)table->data + (size_t)ids[i] * dim, dim);
         else
             memcpy(y + i * dim, (const float *)table->data + (size_t)ids[i] * dim,
                    dim * sizeof(float));

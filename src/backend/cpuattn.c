@@ -59,16 +59,6 @@ cpuattn_scratch_of(const cpuattn_job *job, int thread)
 }
 
 #ifdef CPUATTN_X86
-__attribute__((target("avx2,f16c"))) static void
-cpuattn_f16_row_avx2(float *dst, const uint16_t *src, int n)
-{
-    int i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
-    for (; i < n; i++)
-        dst[i] = f16_to_f32(src[i]);
-}
-
 /* s (CPUATTN_KEYS) = q (hd) . kt (hd, CPUATTN_KEYS) * scale: eight keys a register. */
 __attribute__((target("avx2,fma"))) static void
 cpuattn_scores_avx2(float *s, const float *q, const float *kt, int hd, float scale)
@@ -151,19 +141,6 @@ cpuattn_weigh_avx2(float *acc, const float *p, const float *vb, int n, int hd)
 #endif
 
 static void
-cpuattn_f16_row(float *dst, const uint16_t *src, int n)
-{
-#ifdef CPUATTN_X86
-    if (backend_cpu_has_simd()) {
-        cpuattn_f16_row_avx2(dst, src, n);
-        return;
-    }
-#endif
-    for (int i = 0; i < n; i++)
-        dst[i] = f16_to_f32(src[i]);
-}
-
-static void
 cpuattn_scores(float *s, const float *q, const float *kt, int hd, float scale)
 {
 #ifdef CPUATTN_X86
@@ -209,8 +186,8 @@ cpuattn_load(const cpuattn_args *a, int h, int j0, int nk, cpuattn_scratch *w)
         }
         size_t off = (size_t)(j0 + j) * dim + (size_t)h * hd;
         if (a->half) {
-            cpuattn_f16_row(krow, (const uint16_t *)a->k + off, hd);
-            cpuattn_f16_row(w->vb + (size_t)j * hd, (const uint16_t *)a->v + off, hd);
+            backend_cpu_f16_to_f32(krow, (const uint16_t *)a->k + off, (size_t)hd);
+            backend_cpu_f16_to_f32(w->vb + (size_t)j * hd, (const uint16_t *)a->v + off, (size_t)hd);
         } else {
             memcpy(krow, (const float *)a->k + off, (size_t)hd * sizeof(float));
             memcpy(w->vb + (size_t)j * hd, (const float *)a->v + off, (size_t)hd * sizeof(float));

@@ -146,6 +146,23 @@ qdot_act_quantize(qdot_act *a, const float *x, int rows, int64_t cols, threadpoo
         qdot_act_q4_order(a);
 }
 
+void
+qdot_panel_rows(const quant_matrix *m, int n, int lanes, int32_t *idx)
+{
+    for (int l = 0; l < lanes; l++)
+        idx[l] = (int32_t)((size_t)(l < n ? l : n - 1) * m->row_bytes);
+}
+
+void
+qdot_panel_scales(const quant_matrix *m, int64_t j0, int n, int lanes, float unit, float *scales)
+{
+    for (int l = 0; l < lanes; l++) {
+        const uint16_t *d = m->d + (size_t)(j0 + (l < n ? l : n - 1)) * (size_t)m->blocks;
+        for (int64_t b = 0; b < m->blocks; b++)
+            scales[b * lanes + l] = f16_to_f32(d[b]) * unit;
+    }
+}
+
 /* ------------------------------------------------------------------ plain C */
 
 /* sum_i w[i] * a[i] of one block, w the q8 or q4 values of the block's bytes */

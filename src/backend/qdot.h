@@ -75,6 +75,14 @@ qdot_word(const int8_t *p)
     memcpy(&v, p, sizeof v);
     return v;
 }
+/*
+ * For a panel of lanes weight rows from j0, n of them real (later lanes repeat the last, and are
+ * never stored): each lane's row offset in bytes (idx), and the scales (blocks, lanes) as floats
+ * times unit.
+ */
+void qdot_panel_rows(const quant_matrix *m, int n, int lanes, int32_t *idx);
+void qdot_panel_scales(const quant_matrix *m, int64_t j0, int n, int lanes, float unit,
+                       float *scales);
 /* Quantize activation rows [r0, r1) of x (rows of cols floats) into a (AVX2; same bits as C). */
 void qdot_act_rows_avx2(qdot_act *a, const float *x, int64_t cols, int r0, int r1);
 

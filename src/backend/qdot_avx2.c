@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "f16.h"
 #include "qdot.h"
 #include "xmalloc.h"
 
@@ -192,8 +191,7 @@ qdot_pack8_avx2(const quant_matrix *m, int64_t j0, int64_t j1, qdot_panel8 *p)
 {
     int n = (int)(j1 - j0);
     int32_t idx[QDOT_AVX2_LANES];
-    for (int l = 0; l < QDOT_AVX2_LANES; l++) /* rows past the end repeat the last: never stored */
-        idx[l] = (int32_t)((size_t)(l < n ? l : n - 1) * m->row_bytes);
+    qdot_panel_rows(m, n, QDOT_AVX2_LANES, idx);
     __m256i vidx = _mm256_loadu_si256((const __m256i *)idx);
     const uint8_t *base = m->qs + (size_t)j0 * m->row_bytes;
     const __m256i low = _mm256_set1_epi8(15);
@@ -210,11 +208,7 @@ qdot_pack8_avx2(const quant_matrix *m, int64_t j0, int64_t j1, qdot_panel8 *p)
             }
         }
     }
-    for (int l = 0; l < QDOT_AVX2_LANES; l++) {
-        const uint16_t *d = m->d + (size_t)(j0 + (l < n ? l : n - 1)) * (size_t)m->blocks;
-        for (int64_t b = 0; b < m->blocks; b++)
-            p->scales[b * 8 + l] = f16_to_f32(d[b]);
-    }
+    qdot_panel_scales(m, j0, n, QDOT_AVX2_LANES, 1.0f, p->scales);
 }
 
 /* Positions [p0, p0 + np) against a packed panel; outputs lanes [0, n) of the panel at y + j0. */

@@ -11,7 +11,6 @@
 #include <immintrin.h>
 #include <stdlib.h>
 
-#include "f16.h"
 #include "qdot.h"
 #include "xmalloc.h"
 
@@ -173,8 +172,7 @@ qdot_pack16_avx512(const quant_matrix *m, int64_t j0, int64_t j1, qdot_panel16 *
 {
     int n = (int)(j1 - j0);
     int32_t idx[QDOT_PANEL];
-    for (int l = 0; l < QDOT_PANEL; l++) /* rows past the end repeat the last: never stored */
-        idx[l] = (int32_t)((size_t)(l < n ? l : n - 1) * m->row_bytes);
+    qdot_panel_rows(m, n, QDOT_PANEL, idx);
     __m512i vidx = _mm512_loadu_si512(idx);
     const uint8_t *base = m->qs + (size_t)j0 * m->row_bytes;
     const __m512i high = _mm512_set1_epi8((char)0xf0), flip = _mm512_set1_epi8((char)0x80);
@@ -191,12 +189,7 @@ qdot_pack16_avx512(const quant_matrix *m, int64_t j0, int64_t j1, qdot_panel16 *
             }
         }
     }
-    float unit = m->dtype == WEIGHTS_Q8 ? 1.0f : 1.0f / 16;
-    for (int l = 0; l < QDOT_PANEL; l++) {
-        const uint16_t *d = m->d + (size_t)(j0 + (l < n ? l : n - 1)) * (size_t)m->blocks;
-        for (int64_t b = 0; b < m->blocks; b++)
-            p->scales[b * QDOT_PANEL + l] = f16_to_f32(d[b]) * unit;
-    }
+    qdot_panel_scales(m, j0, n, QDOT_PANEL, m->dtype == WEIGHTS_Q8 ? 1.0f : 1.0f / 16, p->scales);
 }
 
 /*

@@ -2,8 +2,12 @@
 #ifndef IMP_WEIGHTS_H
 #define IMP_WEIGHTS_H
 
+#include <assert.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+
+#include "f16.h"
 
 typedef enum {
     WEIGHTS_F16,
@@ -57,6 +61,29 @@ const char *weights_dtype_name(weights_dtype dtype);
 size_t weights_total_bytes(const weights *w);
 /* Bytes of data a tensor (or a row view of one) holds, quantized ones included. */
 size_t weights_tensor_bytes(const weights_tensor *t);
+
+/* Element i of a tensor of a file dtype (F16, BF16, F32) as float; the data may be unaligned. */
+static inline float
+weights_tensor_value(const weights_tensor *t, int64_t i)
+{
+    const unsigned char *src = t->data;
+    uint16_t h;
+    float f;
+    switch (t->dtype) {
+    case WEIGHTS_F16:
+        memcpy(&h, src + 2 * i, 2);
+        return f16_to_f32(h);
+    case WEIGHTS_BF16:
+        memcpy(&h, src + 2 * i, 2);
+        return bf16_to_f32(h);
+    case WEIGHTS_F32:
+        memcpy(&f, src + 4 * i, 4);
+        return f;
+    default:
+        assert(!"a quantized tensor has no single values");
+        return 0;
+    }
+}
 
 /* Room for any shape formatted by weights_format_shape. */
 #define WEIGHTS_SHAPE_STRLEN 128

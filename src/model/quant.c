@@ -214,29 +214,6 @@ quant_block_f16_avx2(weights_dtype dtype, const uint16_t *h, uint8_t *out, uint1
 }
 #endif
 
-/* Element i of a tensor as float. */
-static float
-quant_source_value(const weights_tensor *t, int64_t i)
-{
-    const unsigned char *src = t->data;
-    uint16_t h;
-    float f;
-    switch (t->dtype) {
-    case WEIGHTS_F16:
-        memcpy(&h, src + 2 * i, 2);
-        return f16_to_f32(h);
-    case WEIGHTS_BF16:
-        memcpy(&h, src + 2 * i, 2);
-        return bf16_to_f32(h);
-    case WEIGHTS_F32:
-        memcpy(&f, src + 4 * i, 4);
-        return f;
-    default:
-        assert(!"a quantized source");
-        return 0;
-    }
-}
-
 int
 quant_rows(weights_dtype dtype, void *dst, const weights_tensor *src, int64_t r0, int64_t r1,
            int64_t *bad)
@@ -262,7 +239,7 @@ quant_rows(weights_dtype dtype, void *dst, const weights_tensor *src, int64_t r0
 #endif
             float x[QUANT_BLOCK];
             for (int i = 0; i < QUANT_BLOCK; i++) {
-                x[i] = c0 + i < cols ? quant_source_value(src, r * cols + c0 + i) : 0.0f;
+                x[i] = c0 + i < cols ? weights_tensor_value(src, r * cols + c0 + i) : 0.0f;
                 if (!isfinite(x[i])) {
                     *bad = r * cols + c0 + i;
                     return -1;
@@ -446,7 +423,7 @@ quant_store_add(quant_store *s, weights_tensor *t, weights_dtype dtype, threadpo
     free(bad);
     if (first >= 0) {
         /* the slice stays unused: a load that fails frees the store */
-        float v = quant_source_value(t, first);
+        float v = weights_tensor_value(t, first);
         return log_cause(cause, "%s: tensor %s has %s weight at row %" PRId64 ", column %" PRId64
                          " (cannot quantize it)", t->file, t->name,
                          isnan(v) ? "a NaN" : "an infinite", first / t->shape[1],
