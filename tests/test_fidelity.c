@@ -81,7 +81,8 @@ largest_weight_error(weights_dtype dtype)
     checkpoint ck;
     char *cause = NULL;
     weights *w = NULL;
-    if (config_load(&cfg, model_dir, &cause) != 0 || (w = weights_open(model_dir, &cause)) == NULL ||
+    if (config_load(&cfg, model_dir, &cause) != 0 ||
+        (w = weights_open(model_dir, &cause)) == NULL ||
         checkpoint_init(&ck, w, &cfg, &cause) != 0) {
         fprintf(stderr, "cannot open %s: %s\n", model_dir, cause);
         exit(99);
@@ -207,7 +208,7 @@ check_ids(const char *what, const testutil_ids *want, const testutil_ids *got, d
     printf("%s: q8 ids equal f16's for %d of %d; margins: path %.3g, first %.3g, a logit typically "
            "moves %.3g: %s\n",
            what, same, want->n, path_margin, first_margin, move,
-           path_margin > 2 * move   ? "all checked"
+           path_margin > 2 * move    ? "all checked"
            : first_margin > 2 * move ? "first checked"
                                      : "none predicted");
 }
@@ -224,7 +225,8 @@ check_cases(json_t *expected, json_t *cases, const prediction *pr)
     json_array_foreach(json_object_get(expected, "cases"), ci, ec)
     {
         const char *name = json_string_value(json_object_get(ec, "name"));
-        json_t *in_turns = json_object_get(json_array_get(json_object_get(cases, "cases"), ci), "turns");
+        json_t *in_turns =
+            json_object_get(json_array_get(json_object_get(cases, "cases"), ci), "turns");
         engine *e[3];
         for (int m = 0; m < 3; m++)
             e[m] = open_engine((quant_mode)m);
@@ -255,7 +257,8 @@ check_cases(json_t *expected, json_t *cases, const prediction *pr)
             char what[160];
             snprintf(what, sizeof what, "%s turn %zu", name, ti);
             if (history[1])
-                check_ids(what, &ids[0], &ids[1], json_real_value(json_object_get(et, "min_margin")),
+                check_ids(what, &ids[0], &ids[1],
+                          json_real_value(json_object_get(et, "min_margin")),
                           top_margin(ref, vocab), pr->typical[1] * scale);
             for (int m = 1; m < 3; m++) {
                 const float *got = engine_prompt_logits_borrow(e[m]);
@@ -294,8 +297,10 @@ check_first_ids(json_t *cases, const prediction *pr)
         char *cause = NULL, what[64];
         engine_clear(f16);
         engine_clear(q8);
-        if (!CHECK(engine_send(f16, text, NULL, 0, 1, testutil_collect_ids, &a, NULL, NULL, &cause) == 0 &&
-                       engine_send(q8, text, NULL, 0, 1, testutil_collect_ids, &b, NULL, NULL, &cause) == 0,
+        if (!CHECK(engine_send(f16, text, NULL, 0, 1, testutil_collect_ids, &a, NULL, NULL,
+                               &cause) == 0 &&
+                       engine_send(q8, text, NULL, 0, 1, testutil_collect_ids, &b, NULL, NULL,
+                                   &cause) == 0,
                    "prompt %zu: %s", i, cause ? cause : ""))
             continue;
         const float *ref = engine_prompt_logits_borrow(f16);

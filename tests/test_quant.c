@@ -77,14 +77,17 @@ check_layout(void)
     CHECK(quant_matrix_bytes(WEIGHTS_Q8, 3, 80) == 3 * 128 + 64, "q8 (3, 80): %zu bytes",
           quant_matrix_bytes(WEIGHTS_Q8, 3, 80));
     CHECK(quant_matrix_bytes(WEIGHTS_Q4, 2560, 2560) == 2560 * 1280 + 2560 * 160,
-          "q4 (2560, 2560): %zu bytes (4.5 bits a weight)", quant_matrix_bytes(WEIGHTS_Q4, 2560, 2560));
+          "q4 (2560, 2560): %zu bytes (4.5 bits a weight)",
+          quant_matrix_bytes(WEIGHTS_Q4, 2560, 2560));
     CHECK(quant_matrix_bytes(WEIGHTS_Q8, 2560, 2560) == 2560 * 2560 + 2560 * 160,
-          "q8 (2560, 2560): %zu bytes (8.5 bits a weight)", quant_matrix_bytes(WEIGHTS_Q8, 2560, 2560));
+          "q8 (2560, 2560): %zu bytes (8.5 bits a weight)",
+          quant_matrix_bytes(WEIGHTS_Q8, 2560, 2560));
     quant_mode mode;
-    CHECK(quant_parse_mode("q4", &mode) == 0 && mode == QUANT_Q4 && quant_parse_mode("q5", &mode) < 0 &&
-              strcmp(quant_mode_name(QUANT_Q8), "q8") == 0,
+    CHECK(quant_parse_mode("q4", &mode) == 0 && mode == QUANT_Q4 &&
+              quant_parse_mode("q5", &mode) < 0 && strcmp(quant_mode_name(QUANT_Q8), "q8") == 0,
           "mode names");
-    CHECK(strcmp(quant_mode_list(QUANT_MODE_BIT(QUANT_F16) | QUANT_MODE_BIT(QUANT_Q4)), "f16, q4") == 0,
+    CHECK(strcmp(quant_mode_list(QUANT_MODE_BIT(QUANT_F16) | QUANT_MODE_BIT(QUANT_Q4)),
+                 "f16, q4") == 0,
           "mode lists: %s", quant_mode_list(QUANT_MODE_BIT(QUANT_F16) | QUANT_MODE_BIT(QUANT_Q4)));
 }
 
@@ -111,7 +114,8 @@ check_exact_blocks(void)
     /* the largest magnitude is -4 (value 0): the scale is 0.5 and every value lands exactly */
     CHECK(exact && scale_of(&q4, 1, 0) == 0.5f, "q4 holds (u - 8) * 0.5 exactly (scale %g)",
           scale_of(&q4, 1, 0));
-    /* row 0: the largest magnitude is -4 too, so the scale is 0.5; -4 is exact, 3.75 rounds to 3.5 */
+    /* row 0: the largest magnitude is -4 too, so the scale is 0.5; -4 is exact, 3.75 rounds to 3.5
+     */
     quant_dequantize_row(&q4, 0, row);
     CHECK(row[0] == -4.0f && row[31] == 3.5f && row[16] == 0.0f, "q4 row 0: %g %g %g", row[0],
           row[31], row[16]);
@@ -124,8 +128,9 @@ check_exact_blocks(void)
  * Every element of a random matrix within half a step of its value after quantization: |w - q| <=
  * d / 2 with d the block's scale (q8: largest magnitude / 127, q4: / 8), plus fp16's rounding of
  * the scale times the value (2^-11 relative); in q4 a value of the sign opposite the largest
- * magnitude, beyond 7.5 steps, stops at 7 (at most one step off). Shapes with partial blocks and padding included,
- * from fp16 (the SIMD path where the level allows) and from F32 and BF16 (plain C).
+ * magnitude, beyond 7.5 steps, stops at 7 (at most one step off). Shapes with partial blocks and
+ * padding included, from fp16 (the SIMD path where the level allows) and from F32 and BF16 (plain
+ * C).
  */
 static void
 check_bounds(weights_dtype dtype, int64_t rows, int64_t cols, weights_dtype src_dtype)
@@ -156,10 +161,12 @@ check_bounds(weights_dtype dtype, int64_t rows, int64_t cols, weights_dtype src_
     quant_store *s = quant_store_new();
     weights_tensor q = src;
     char *cause = NULL;
-    if (!CHECK(quant_store_add(s, &q, dtype, pool, &cause) == 0, "quantize: %s", cause ? cause : ""))
+    if (!CHECK(quant_store_add(s, &q, dtype, pool, &cause) == 0, "quantize: %s",
+               cause ? cause : ""))
         return;
-    CHECK(q.dtype == dtype && q.shape[0] == rows && q.shape[1] == cols && strcmp(q.name, src.name) == 0 &&
-              ((uintptr_t)q.data & 63) == 0 && quant_store_bytes(s) == quant_matrix_bytes(dtype, rows, cols),
+    CHECK(q.dtype == dtype && q.shape[0] == rows && q.shape[1] == cols &&
+              strcmp(q.name, src.name) == 0 && ((uintptr_t)q.data & 63) == 0 &&
+              quant_store_bytes(s) == quant_matrix_bytes(dtype, rows, cols),
           "the quantized view keeps name and shape, 64-byte aligned");
     float *row = xmalloc((size_t)cols * sizeof(float));
     int ok = 1;
@@ -176,9 +183,10 @@ check_bounds(weights_dtype dtype, int64_t rows, int64_t cols, weights_dtype src_
             double err = fabs(row[c] - w);
             worst = fmax(worst, err / fmax(bound, 1e-30));
             if (err > bound) {
-                ok = CHECK(0, "%s (%lld, %lld) from %s: element (%lld, %lld) is %g, was %g (bound %g)",
-                           weights_dtype_name(dtype), (long long)rows, (long long)cols,
-                           weights_dtype_name(src_dtype), (long long)r, (long long)c, row[c], w, bound);
+                ok = CHECK(
+                    0, "%s (%lld, %lld) from %s: element (%lld, %lld) is %g, was %g (bound %g)",
+                    weights_dtype_name(dtype), (long long)rows, (long long)cols,
+                    weights_dtype_name(src_dtype), (long long)r, (long long)c, row[c], w, bound);
                 break;
             }
         }
@@ -314,8 +322,13 @@ check_linear(backend *be, weights_dtype dtype, int rows, int in, int out, const 
 {
     f16_matrix m = f16_matrix_random(out, in, 1.0f / sqrtf((float)in));
     float *bias = testutil_random_vec((size_t)out, 0.1f);
-    weights_tensor bt = {.name = "test.bias", .file = "test", .dtype = WEIGHTS_F32, .ndim = 1,
-                         .shape = {out}, .nelem = out, .data = bias};
+    weights_tensor bt = {.name = "test.bias",
+                         .file = "test",
+                         .dtype = WEIGHTS_F32,
+                         .ndim = 1,
+                         .shape = {out},
+                         .nelem = out,
+                         .data = bias};
     float *x = testutil_random_vec((size_t)rows * in, 1.0f);
     threadpool *pool = threadpool_new(2);
     quant_store *s = quant_store_new();
@@ -350,8 +363,8 @@ check_linear(backend *be, weights_dtype dtype, int rows, int in, int out, const 
         cpufeat_cap((cpufeat_level)level);
         be->ops->linear(be, y, x, rows, bw, bb);
         snprintf(what, sizeof what, "%s linear %s (%d x %d -> %d), %s, %d threads",
-                 weights_dtype_name(dtype), label, rows, in, out, cpufeat_name((cpufeat_level)level),
-                 be->threads);
+                 weights_dtype_name(dtype), label, rows, in, out,
+                 cpufeat_name((cpufeat_level)level), be->threads);
         testutil_close(what, y, want, (size_t)rows * out, TOL_EXACT);
         if (level == CPUFEAT_PORTABLE) {
             memcpy(plain, y, (size_t)rows * out * sizeof(float));
@@ -399,7 +412,8 @@ check_batch(backend *be, int rows)
         m[i] = f16_matrix_random(outs[i], ins[i], 0.1f);
         weights_tensor q = m[i].t;
         if (dts[i] != WEIGHTS_F16)
-            CHECK(quant_store_add(s, &q, dts[i], pool, &cause) == 0, "quantize: %s", cause ? cause : "");
+            CHECK(quant_store_add(s, &q, dts[i], pool, &cause) == 0, "quantize: %s",
+                  cause ? cause : "");
         bw[i] = be->ops->weight_new(be, &q);
         y[i] = xmalloc((size_t)rows * outs[i] * sizeof(float));
         want[i] = xmalloc((size_t)rows * outs[i] * sizeof(float));

@@ -126,12 +126,14 @@ cpuattn_weigh_avx2(float *acc, const float *p, const float *vb, int n, int hd)
         __m256 a0 = _mm256_loadu_ps(acc + d), a1 = _mm256_setzero_ps();
         int j = 0;
         for (; j + 2 <= n; j += 2) {
-            a0 = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), _mm256_loadu_ps(vb + (size_t)j * hd + d), a0);
+            a0 =
+                _mm256_fmadd_ps(_mm256_set1_ps(p[j]), _mm256_loadu_ps(vb + (size_t)j * hd + d), a0);
             a1 = _mm256_fmadd_ps(_mm256_set1_ps(p[j + 1]),
                                  _mm256_loadu_ps(vb + (size_t)(j + 1) * hd + d), a1);
         }
         if (j < n)
-            a0 = _mm256_fmadd_ps(_mm256_set1_ps(p[j]), _mm256_loadu_ps(vb + (size_t)j * hd + d), a0);
+            a0 =
+                _mm256_fmadd_ps(_mm256_set1_ps(p[j]), _mm256_loadu_ps(vb + (size_t)j * hd + d), a0);
         _mm256_storeu_ps(acc + d, _mm256_add_ps(a0, a1));
     }
     for (; d < hd; d++)
@@ -171,7 +173,8 @@ cpuattn_weigh(float *acc, const float *p, const float *vb, int n, int hd)
             acc[d] += p[j] * vb[(size_t)j * hd + d];
 }
 
-/* Keys and values [j0, j0 + nk) of head h into the scratch, as fp32 (keys transposed, zeros after nk). */
+/* Keys and values [j0, j0 + nk) of head h into the scratch, as fp32 (keys transposed, zeros after
+ * nk). */
 static void
 cpuattn_load(const cpuattn_args *a, int h, int j0, int nk, cpuattn_scratch *w)
 {
@@ -187,7 +190,8 @@ cpuattn_load(const cpuattn_args *a, int h, int j0, int nk, cpuattn_scratch *w)
         size_t off = (size_t)(j0 + j) * dim + (size_t)h * hd;
         if (a->half) {
             backend_cpu_f16_to_f32(krow, (const uint16_t *)a->k + off, (size_t)hd);
-            backend_cpu_f16_to_f32(w->vb + (size_t)j * hd, (const uint16_t *)a->v + off, (size_t)hd);
+            backend_cpu_f16_to_f32(w->vb + (size_t)j * hd, (const uint16_t *)a->v + off,
+                                   (size_t)hd);
         } else {
             memcpy(krow, (const float *)a->k + off, (size_t)hd * sizeof(float));
             memcpy(w->vb + (size_t)j * hd, (const float *)a->v + off, (size_t)hd * sizeof(float));

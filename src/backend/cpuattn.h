@@ -10,13 +10,13 @@
 #include "threadpool.h"
 
 typedef struct {
-    float *out;        /* (rows, heads * hd) */
-    const float *q;    /* (rows, heads * hd) */
-    const void *k;     /* (keys, heads * hd): floats, or fp16 when half is set */
-    const void *v;     /* (keys, heads * hd), like k */
+    float *out;     /* (rows, heads * hd) */
+    const float *q; /* (rows, heads * hd) */
+    const void *k;  /* (keys, heads * hd): floats, or fp16 when half is set */
+    const void *v;  /* (keys, heads * hd), like k */
     int half;
     int rows;
-    int pos0;          /* causal: row r sees keys 0..pos0 + r; -1: every one of nkeys */
+    int pos0; /* causal: row r sees keys 0..pos0 + r; -1: every one of nkeys */
     int nkeys;
     int heads, hd;
     float scale;

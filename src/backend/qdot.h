@@ -29,13 +29,13 @@
 /* Activations quantized to 8 bits per block, laid out for the kernels; reused across calls. */
 typedef struct {
     int rows;
-    int64_t blocks; /* per row, padded like the weights (a multiple of 4) */
-    int8_t *q;      /* (rows, blocks * 32) values in [-127, 127] */
-    int8_t *q4;     /* matrix-vector rows only: q reordered for the q4 kernels (see qdot.c) */
-    float *d;       /* (rows, blocks) scales */
-    int32_t *sum;   /* (rows, blocks) sums of each block's values */
+    int64_t blocks;  /* per row, padded like the weights (a multiple of 4) */
+    int8_t *q;       /* (rows, blocks * 32) values in [-127, 127] */
+    int8_t *q4;      /* matrix-vector rows only: q reordered for the q4 kernels (see qdot.c) */
+    float *d;        /* (rows, blocks) scales */
+    int32_t *sum;    /* (rows, blocks) sums of each block's values */
     int32_t *sum128; /* (rows, blocks) -128 * sum: the correction for weights offset by 128 */
-    float *dsum;    /* (rows, blocks) d * sum */
+    float *dsum;     /* (rows, blocks) d * sum */
     size_t cap_rows, cap_blocks;
 } qdot_act;
 

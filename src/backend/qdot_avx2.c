@@ -64,8 +64,9 @@ qdot_act_rows_avx2(qdot_act *a, const float *x, int64_t cols, int r0, int r1)
             __m256 v[4];
             for (int i = 0; i < 4; i++)
                 v[i] = _mm256_loadu_ps(xr + c0 + 8 * i);
-            __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1])),
-                                     _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3])));
+            __m256 m = _mm256_max_ps(
+                _mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1])),
+                _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3])));
             __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
             m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
             float amax = _mm_cvtss_f32(_mm_max_ss(m4, _mm_movehdup_ps(m4)));
@@ -74,11 +75,14 @@ qdot_act_rows_avx2(qdot_act *a, const float *x, int64_t cols, int r0, int r1)
             __m256i qi[4];
             for (int i = 0; i < 4; i++)
                 qi[i] = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], idv));
-            __m256i total = _mm256_add_epi32(_mm256_add_epi32(qi[0], qi[1]), _mm256_add_epi32(qi[2], qi[3]));
-            __m128i t = _mm_add_epi32(_mm256_castsi256_si128(total), _mm256_extracti128_si256(total, 1));
+            __m256i total =
+                _mm256_add_epi32(_mm256_add_epi32(qi[0], qi[1]), _mm256_add_epi32(qi[2], qi[3]));
+            __m128i t =
+                _mm_add_epi32(_mm256_castsi256_si128(total), _mm256_extracti128_si256(total, 1));
             t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4e));
             t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xb1));
-            __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(qi[0], qi[1]), _mm256_packs_epi32(qi[2], qi[3]));
+            __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(qi[0], qi[1]),
+                                           _mm256_packs_epi32(qi[2], qi[3]));
             p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
             _mm256_storeu_si256((__m256i *)q, p);
             a->d[k] = d;
@@ -137,15 +141,16 @@ qdot_row_q4_avx2(const uint8_t *w, const uint16_t *dw, const int8_t *aq4, const 
         __m256 s8 = _mm256_set_m128(s4, s4);
         __m256i x0 = _mm256_loadu_si256((const __m256i *)wg);
         __m256i x1 = _mm256_loadu_si256((const __m256i *)(wg + 32));
-        __m256i p0 = _mm256_add_epi16(
-            _mm256_maddubs_epi16(_mm256_and_si256(x0, low), _mm256_loadu_si256((const __m256i *)ag)),
-            _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(x0, 4), low),
-                                 _mm256_loadu_si256((const __m256i *)(ag + 64))));
-        __m256i p1 = _mm256_add_epi16(
-            _mm256_maddubs_epi16(_mm256_and_si256(x1, low),
-                                 _mm256_loadu_si256((const __m256i *)(ag + 32))),
-            _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(x1, 4), low),
-                                 _mm256_loadu_si256((const __m256i *)(ag + 96))));
+        __m256i p0 =
+            _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(x0, low),
+                                                  _mm256_loadu_si256((const __m256i *)ag)),
+                             _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(x0, 4), low),
+                                                  _mm256_loadu_si256((const __m256i *)(ag + 64))));
+        __m256i p1 =
+            _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(x1, low),
+                                                  _mm256_loadu_si256((const __m256i *)(ag + 32))),
+                             _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(x1, 4), low),
+                                                  _mm256_loadu_si256((const __m256i *)(ag + 96))));
         acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p0, ones)),
                               _mm256_permutevar8x32_ps(s8, first), acc);
         acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(p1, ones)),
@@ -231,11 +236,12 @@ qdot_tile8_avx2(weights_dtype dtype, const qdot_panel8 *pn, const qdot_act *a, i
                 /* eight pairs of 15 * 127 stay below 2^15: sum in 16 bits, widen once */
                 __m256i s16 = _mm256_setzero_si256();
                 for (int i = 0; i < 8; i++)
-                    s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(wv[i], _mm256_set1_epi32(qdot_word(aq + 4 * i))));
+                    s16 = _mm256_add_epi16(
+                        s16, _mm256_maddubs_epi16(wv[i], _mm256_set1_epi32(qdot_word(aq + 4 * i))));
                 __m256i s = _mm256_sub_epi32(_mm256_madd_epi16(s16, ones),
                                              _mm256_set1_epi32(8 * a->sum[k]));
-                acc[p] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(ds, _mm256_set1_ps(a->d[k])),
-                                         acc[p]);
+                acc[p] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s),
+                                         _mm256_mul_ps(ds, _mm256_set1_ps(a->d[k])), acc[p]);
             }
         } else {
             __m256i aw[8];
@@ -247,10 +253,11 @@ qdot_tile8_avx2(weights_dtype dtype, const qdot_panel8 *pn, const qdot_act *a, i
                 __m256i s = _mm256_setzero_si256();
                 for (int i = 0; i < 8; i++) {
                     __m256i sa = _mm256_sign_epi8(_mm256_set1_epi32(qdot_word(aq + 4 * i)), wv[i]);
-                    s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(aw[i], sa), ones));
+                    s = _mm256_add_epi32(s,
+                                         _mm256_madd_epi16(_mm256_maddubs_epi16(aw[i], sa), ones));
                 }
-                acc[p] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(ds, _mm256_set1_ps(a->d[k])),
-                                         acc[p]);
+                acc[p] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s),
+                                         _mm256_mul_ps(ds, _mm256_set1_ps(a->d[k])), acc[p]);
             }
         }
     }

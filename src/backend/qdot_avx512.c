@@ -45,9 +45,10 @@ qdot_row_q8_avx512(const uint8_t *w, const uint16_t *dw, const int8_t *aq, const
         corr = _mm_fmadd_ps(d4, _mm_loadu_ps(dsum + b), corr);
         __m512i w0 = _mm512_xor_si512(_mm512_loadu_si512(w + b * 32), flip);
         __m512i w1 = _mm512_xor_si512(_mm512_loadu_si512(w + b * 32 + 64), flip);
-        __m512i i0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w0, _mm512_loadu_si512(aq + b * 32));
-        __m512i i1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), w1,
-                                         _mm512_loadu_si512(aq + b * 32 + 64));
+        __m512i i0 =
+            _mm512_dpbusd_epi32(_mm512_setzero_si512(), w0, _mm512_loadu_si512(aq + b * 32));
+        __m512i i1 =
+            _mm512_dpbusd_epi32(_mm512_setzero_si512(), w1, _mm512_loadu_si512(aq + b * 32 + 64));
         acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i0), _mm512_permutexvar_ps(first, s), acc);
         acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i1), _mm512_permutexvar_ps(second, s), acc);
     }
@@ -86,14 +87,14 @@ qdot_row_q4_avx512(const uint8_t *w, const uint16_t *dw, const int8_t *aq4, cons
  * Four q4 rows at once against one activation row: four streams in flight for each thread, and
  * the activations loaded once for the four.
  */
-#define QDOT_Q4_ROW(k)                                                                            \
-    do {                                                                                          \
-        __m128 d4 = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(dw + (k) * m->blocks + b)));   \
-        __m512 s = _mm512_castps128_ps512(_mm_mul_ps(d4, da4));                                   \
-        corr##k = _mm_fmadd_ps(d4, ds4, corr##k);                                                 \
-        __m512i x = _mm512_loadu_si512(w + (k) * m->row_bytes + b * 16);                          \
-        __m512i i = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(x, low), lo);    \
-        i = _mm512_dpbusd_epi32(i, _mm512_and_si512(_mm512_srli_epi16(x, 4), low), hi);           \
+#define QDOT_Q4_ROW(k)                                                                             \
+    do {                                                                                           \
+        __m128 d4 = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(dw + (k)*m->blocks + b)));      \
+        __m512 s = _mm512_castps128_ps512(_mm_mul_ps(d4, da4));                                    \
+        corr##k = _mm_fmadd_ps(d4, ds4, corr##k);                                                  \
+        __m512i x = _mm512_loadu_si512(w + (k)*m->row_bytes + b * 16);                             \
+        __m512i i = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(x, low), lo);     \
+        i = _mm512_dpbusd_epi32(i, _mm512_and_si512(_mm512_srli_epi16(x, 4), low), hi);            \
         acc##k = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), _mm512_permutexvar_ps(spread, s), acc##k); \
     } while (0)
 
@@ -146,8 +147,8 @@ qdot_gemv_avx512(const quant_matrix *m, const qdot_act *a, int64_t j0, int64_t j
         const uint8_t *ahead = j + 2 < m->rows ? w + 2 * m->row_bytes : w;
         for (int r = 0; r < a->rows; r++) {
             float v = m->dtype == WEIGHTS_Q8
-                          ? qdot_row_q8_avx512(w, dw, a->q + r * n, a->d + r * ab,
-                                               a->dsum + r * ab, m->blocks, ahead)
+                          ? qdot_row_q8_avx512(w, dw, a->q + r * n, a->d + r * ab, a->dsum + r * ab,
+                                               m->blocks, ahead)
                           : qdot_row_q4_avx512(w, dw, a->q4 + r * n, a->d + r * ab,
                                                a->dsum + r * ab, m->blocks, ahead);
             y[(size_t)r * (size_t)ldy + (size_t)j] = v + (bias != NULL ? bias[j] : 0.0f);
@@ -180,7 +181,8 @@ qdot_pack16_avx512(const quant_matrix *m, int64_t j0, int64_t j1, qdot_panel16 *
         __m512i *out = p->values + b * 8;
         if (m->dtype == WEIGHTS_Q8) {
             for (int k = 0; k < 8; k++)
-                out[k] = _mm512_xor_si512(_mm512_i32gather_epi32(vidx, base + b * 32 + 4 * k, 1), flip);
+                out[k] =
+                    _mm512_xor_si512(_mm512_i32gather_epi32(vidx, base + b * 32 + 4 * k, 1), flip);
         } else {
             for (int k = 0; k < 4; k++) {
                 __m512i g = _mm512_i32gather_epi32(vidx, base + b * 16 + 4 * k, 1);
@@ -197,20 +199,20 @@ qdot_pack16_avx512(const quant_matrix *m, int64_t j0, int64_t j1, qdot_panel16 *
  * take 8 vpdpbusd, each with four activation values broadcast against the panel's eight
  * registers; then scaled into acc.
  */
-#define QDOT_POSITION(acc, k)                                                                     \
-    do {                                                                                          \
-        const int8_t *aq_ = a->q + (k) * QUANT_BLOCK;                                             \
-        __m512i s_ = _mm512_set1_epi32(a->sum128[k]);                                             \
-        s_ = _mm512_dpbusd_epi32(s_, w0, _mm512_set1_epi32(qdot_word(aq_)));                      \
-        s_ = _mm512_dpbusd_epi32(s_, w1, _mm512_set1_epi32(qdot_word(aq_ + 4)));                  \
-        s_ = _mm512_dpbusd_epi32(s_, w2, _mm512_set1_epi32(qdot_word(aq_ + 8)));                  \
-        s_ = _mm512_dpbusd_epi32(s_, w3, _mm512_set1_epi32(qdot_word(aq_ + 12)));                 \
-        s_ = _mm512_dpbusd_epi32(s_, w4, _mm512_set1_epi32(qdot_word(aq_ + 16)));                 \
-        s_ = _mm512_dpbusd_epi32(s_, w5, _mm512_set1_epi32(qdot_word(aq_ + 20)));                 \
-        s_ = _mm512_dpbusd_epi32(s_, w6, _mm512_set1_epi32(qdot_word(aq_ + 24)));                 \
-        s_ = _mm512_dpbusd_epi32(s_, w7, _mm512_set1_epi32(qdot_word(aq_ + 28)));                 \
-        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s_), _mm512_mul_ps(ds, _mm512_set1_ps(a->d[k])), \
-                              acc);                                                               \
+#define QDOT_POSITION(acc, k)                                                                      \
+    do {                                                                                           \
+        const int8_t *aq_ = a->q + (k)*QUANT_BLOCK;                                                \
+        __m512i s_ = _mm512_set1_epi32(a->sum128[k]);                                              \
+        s_ = _mm512_dpbusd_epi32(s_, w0, _mm512_set1_epi32(qdot_word(aq_)));                       \
+        s_ = _mm512_dpbusd_epi32(s_, w1, _mm512_set1_epi32(qdot_word(aq_ + 4)));                   \
+        s_ = _mm512_dpbusd_epi32(s_, w2, _mm512_set1_epi32(qdot_word(aq_ + 8)));                   \
+        s_ = _mm512_dpbusd_epi32(s_, w3, _mm512_set1_epi32(qdot_word(aq_ + 12)));                  \
+        s_ = _mm512_dpbusd_epi32(s_, w4, _mm512_set1_epi32(qdot_word(aq_ + 16)));                  \
+        s_ = _mm512_dpbusd_epi32(s_, w5, _mm512_set1_epi32(qdot_word(aq_ + 20)));                  \
+        s_ = _mm512_dpbusd_epi32(s_, w6, _mm512_set1_epi32(qdot_word(aq_ + 24)));                  \
+        s_ = _mm512_dpbusd_epi32(s_, w7, _mm512_set1_epi32(qdot_word(aq_ + 28)));                  \
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s_), _mm512_mul_ps(ds, _mm512_set1_ps(a->d[k])),  \
+                              acc);                                                                \
     } while (0)
 
 /* Store positions' sums (lanes [0, n)) plus the bias at y + j0 of each position's row. */
@@ -227,8 +229,8 @@ qdot_store16_avx512(const __m512 *acc, int p0, int np, float *y, int64_t ldy, in
 
 /* Positions [p0, p0 + QDOT_AVX512_POSITIONS) against a packed panel, unrolled. */
 QDOT_AVX512 static void
-qdot_tile16_avx512(const qdot_panel16 *pn, const qdot_act *a, int p0, float *y,
-                   int64_t ldy, int64_t j0, int n, const float *bias)
+qdot_tile16_avx512(const qdot_panel16 *pn, const qdot_act *a, int p0, float *y, int64_t ldy,
+                   int64_t j0, int n, const float *bias)
 {
     __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
     size_t ab = (size_t)a->blocks, k0 = (size_t)p0 * ab;
@@ -252,8 +254,8 @@ qdot_tile16_avx512(const qdot_panel16 *pn, const qdot_act *a, int p0, float *y,
 
 /* The last positions [p0, p0 + np), fewer than a tile, one at a time. */
 QDOT_AVX512 static void
-qdot_tail16_avx512(const qdot_panel16 *pn, const qdot_act *a, int p0, int np, float *y,
-                   int64_t ldy, int64_t j0, int n, const float *bias)
+qdot_tail16_avx512(const qdot_panel16 *pn, const qdot_act *a, int p0, int np, float *y, int64_t ldy,
+                   int64_t j0, int n, const float *bias)
 {
     __m512 acc[QDOT_AVX512_POSITIONS];
     size_t ab = (size_t)a->blocks;

@@ -84,7 +84,8 @@ cpufeat_level_get(void)
         const char *s = getenv("IMP_CPU_KERNELS");
         cpufeat_level cap = CPUFEAT_AVX512;
         if (s != NULL && *s != '\0' && cpufeat_parse(s, &cap) != 0)
-            log_error("IMP_CPU_KERNELS: unknown value (expected portable, avx2 or avx512); ignored");
+            log_error(
+                "IMP_CPU_KERNELS: unknown value (expected portable, avx2 or avx512); ignored");
         cpufeat_env = (int)cap;
     }
     int level = (int)cpufeat_supported();

@@ -173,8 +173,9 @@ quant_block_f16_avx2(weights_dtype dtype, const uint16_t *h, uint8_t *out, uint1
     float id, d;
     if (dtype == WEIGHTS_Q8) {
         __m256 sign = _mm256_set1_ps(-0.0f);
-        __m256 a = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, x[0]), _mm256_andnot_ps(sign, x[1])),
-                                 _mm256_max_ps(_mm256_andnot_ps(sign, x[2]), _mm256_andnot_ps(sign, x[3])));
+        __m256 a = _mm256_max_ps(
+            _mm256_max_ps(_mm256_andnot_ps(sign, x[0]), _mm256_andnot_ps(sign, x[1])),
+            _mm256_max_ps(_mm256_andnot_ps(sign, x[2]), _mm256_andnot_ps(sign, x[3])));
         __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
         m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
         m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
@@ -344,7 +345,8 @@ quant_store_alloc(quant_store *s, size_t bytes)
                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (map == MAP_FAILED)
             fatal("out of memory: %zu bytes for quantized weights", size);
-        uintptr_t start = ((uintptr_t)map + QUANT_HUGE_PAGE - 1) & ~(uintptr_t)(QUANT_HUGE_PAGE - 1);
+        uintptr_t start =
+            ((uintptr_t)map + QUANT_HUGE_PAGE - 1) & ~(uintptr_t)(QUANT_HUGE_PAGE - 1);
         size_t lead = start - (uintptr_t)map;
         if (lead > 0)
             munmap(map, lead);
@@ -424,9 +426,10 @@ quant_store_add(quant_store *s, weights_tensor *t, weights_dtype dtype, threadpo
     if (first >= 0) {
         /* the slice stays unused: a load that fails frees the store */
         float v = weights_tensor_value(t, first);
-        return log_cause(cause, "%s: tensor %s has %s weight at row %" PRId64 ", column %" PRId64
-                         " (cannot quantize it)", t->file, t->name,
-                         isnan(v) ? "a NaN" : "an infinite", first / t->shape[1],
+        return log_cause(cause,
+                         "%s: tensor %s has %s weight at row %" PRId64 ", column %" PRId64
+                         " (cannot quantize it)",
+                         t->file, t->name, isnan(v) ? "a NaN" : "an infinite", first / t->shape[1],
                          first % t->shape[1]);
     }
     s->bytes += bytes;

@@ -98,10 +98,10 @@ double quant_store_seconds(const quant_store *s);
 int quant_store_add(quant_store *s, weights_tensor *t, weights_dtype dtype, threadpool *pool,
                     char **cause);
 /*
- * Quantize the matrices of ck (cfg's model, loaded from files) that mode covers, tensor by tensor, dropping
- * each mapped tensor's pages once it is quantized; ck then points into *store. QUANT_F16 does
- * nothing (*store NULL). -1 with *cause when a weight is NaN or infinite (named); ck is then only
- * fit for checkpoint_free.
+ * Quantize the matrices of ck (cfg's model, loaded from files) that mode covers, tensor by tensor,
+ * dropping each mapped tensor's pages once it is quantized; ck then points into *store. QUANT_F16
+ * does nothing (*store NULL). -1 with *cause when a weight is NaN or infinite (named); ck is then
+ * only fit for checkpoint_free.
  */
 int quant_checkpoint(checkpoint *ck, const imp_config *cfg, const weights *files, quant_mode mode,
                      int threads, quant_store **store, char **cause);
