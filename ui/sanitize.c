@@ -6,13 +6,11 @@
 #include <string.h>
 #include <wchar.h>
 
+#include "safetext.h"
 #include "sanitize.h"
 #include "xmalloc.h"
 
-#define SANITIZE_REPLACEMENT 0xFFFD
 #define SANITIZE_NBSP 0x00A0
-/* The kitty Unicode placeholder: text made of it would show an image in kitty terminals. */
-#define SANITIZE_KITTY_PLACEHOLDER 0x10EEEE
 
 void
 sanitize_glyphs_init(sanitize_glyphs *gl)
@@ -54,14 +52,6 @@ sanitize_glyphs_push_escaped(sanitize_glyphs *gl, const char *text, uint8_t attr
         sanitize_glyphs_push(gl, (wchar_t)(unsigned char)*p, 1, ROLE_ESCAPED, attr);
 }
 
-/* Characters that reorder text in terminals that implement bidirectional display. */
-static int
-sanitize_is_bidi(wchar_t wc)
-{
-    return (wc >= 0x202A && wc <= 0x202E) || (wc >= 0x2066 && wc <= 0x2069) || wc == 0x200E ||
-           wc == 0x200F || wc == 0x061C;
-}
-
 /* Attach a zero-width character to the last glyph, or give it a base of its own. */
 static void
 sanitize_glyphs_attach(sanitize_glyphs *gl, wchar_t wc, uint8_t text_role, uint8_t attr)
@@ -80,18 +70,24 @@ sanitize_glyphs_attach(sanitize_glyphs *gl, wchar_t wc, uint8_t text_role, uint8
         }
 }
 
-/* Characters that would show nothing sensible: not Unicode, or drawn as an image by kitty. */
+/*
+ * Characters that would show nothing sensible: the base sanitizer's replacements, and printable
+ * ones the terminal has no width for (wcwidth < 0: unassigned here), which would break the layout.
+ */
 static int
 sanitize_is_replaced(wchar_t wc)
 {
-    return wc < 0 || wc > 0x10FFFF || wc == SANITIZE_KITTY_PLACEHOLDER ||
-           (!sanitize_wchar_is_escaped(wc) && wcwidth(wc) < 0);
+    if (wc < 0)
+        return 1;
+    safetext_kind k = safetext_classify((uint32_t)wc);
+    return k == SAFETEXT_REPLACE || (k == SAFETEXT_KEEP && wcwidth(wc) < 0);
 }
 
 int
 sanitize_wchar_is_escaped(wchar_t wc)
 {
-    return (wc >= 0 && wc < 0x20) || (wc >= 0x7F && wc <= 0x9F) || sanitize_is_bidi(wc);
+    safetext_kind k = wc < 0 ? SAFETEXT_REPLACE : safetext_classify((uint32_t)wc);
+    return k == SAFETEXT_CARET || k == SAFETEXT_CODE;
 }
 
 int
@@ -105,10 +101,10 @@ sanitize_wchar_width(wchar_t wc)
 {
     if (sanitize_is_replaced(wc))
         return 1;
-    if (wc < 0x20 || wc == 0x7F)
-        return 2; /* "^X" */
-    if (sanitize_wchar_is_escaped(wc))
-        return 8; /* "<U+XXXX>" */
+    if (sanitize_wchar_is_escaped(wc)) {
+        char text[SAFETEXT_ESCAPE_MAX];
+        return (int)safetext_escape((uint32_t)wc, text); /* "^X" or "<U+XXXX>" */
+    }
     return wcwidth(wc);
 }
 
@@ -117,21 +113,16 @@ sanitize_glyphs_append_wchar(sanitize_glyphs *gl, wchar_t wc, uint8_t text_role,
                              int flags)
 {
     int n0 = gl->n;
-    char text[16];
+    char text[SAFETEXT_ESCAPE_MAX];
 
     if (sanitize_is_replaced(wc)) {
-        sanitize_glyphs_push(gl, SANITIZE_REPLACEMENT, 1, text_role, attr);
+        sanitize_glyphs_push(gl, SAFETEXT_REPLACEMENT, 1, text_role, attr);
     } else if (wc == '\n' && (flags & SANITIZE_BREAKS)) {
         sanitize_glyphs_push(gl, '\n', 0, text_role, attr);
     } else if (wc == '\t' && (flags & SANITIZE_TABS)) {
         sanitize_glyphs_push(gl, '\t', 0, text_role, attr);
-    } else if (wc < 0x20 || wc == 0x7F) {
-        text[0] = '^';
-        text[1] = wc == 0x7F ? '?' : (char)(wc + 0x40);
-        text[2] = '\0';
-        sanitize_glyphs_push_escaped(gl, text, attr);
     } else if (sanitize_wchar_is_escaped(wc)) {
-        snprintf(text, sizeof text, "<U+%04X>", (unsigned)wc);
+        safetext_escape((uint32_t)wc, text);
         sanitize_glyphs_push_escaped(gl, text, attr);
     } else if (wcwidth(wc) == 0) {
         sanitize_glyphs_attach(gl, wc, text_role, attr);
@@ -144,17 +135,15 @@ sanitize_glyphs_append_wchar(sanitize_glyphs *gl, wchar_t wc, uint8_t text_role,
 size_t
 sanitize_decode(const char *s, size_t len, mbstate_t *ps, wchar_t *wc)
 {
-    if ((unsigned char)s[0] < 0x80) {
-        *wc = (unsigned char)s[0];
-        return 1;
+    uint32_t cp;
+    size_t r = safetext_decode(s, len, &cp);
+    (void)ps; /* UTF-8 needs no state between complete characters */
+    if (r == 0) {
+        /* a sequence cut off by the end of the text */
+        *wc = SAFETEXT_REPLACEMENT;
+        return len;
     }
-    size_t r = mbrtowc(wc, s, len, ps);
-    if (r == (size_t)-1 || r == (size_t)-2) {
-        /* -2: a sequence cut off by the end of the text */
-        *wc = SANITIZE_REPLACEMENT;
-        memset(ps, 0, sizeof *ps);
-        return r == (size_t)-1 ? 1 : len;
-    }
+    *wc = (wchar_t)cp;
     return r;
 }
 
@@ -198,7 +187,7 @@ sanitize_line_push_fit(cell_line *line, const sanitize_glyph *g, int avail)
     }
     sanitize_glyph sub = *g;
     memset(sub.c.ch, 0, sizeof sub.c.ch);
-    sub.c.ch[0] = 0xFFFD;
+    sub.c.ch[0] = SAFETEXT_REPLACEMENT;
     sub.width = 1;
     sanitize_line_push(line, &sub);
     return 1;
@@ -238,16 +227,11 @@ sanitize_string_new(const char *s)
     sanitize_glyphs gl;
     sanitize_glyphs_init(&gl);
     sanitize_glyphs_append(&gl, s, strlen(s), ROLE_NORMAL, 0, 0);
-    char *out = xmalloc((size_t)gl.n * CELL_CHARS * MB_LEN_MAX + 1);
+    char *out = xmalloc((size_t)gl.n * CELL_CHARS * 4 + 1);
     size_t len = 0;
-    mbstate_t ps;
-    memset(&ps, 0, sizeof ps);
     for (int i = 0; i < gl.n; i++)
-        for (int k = 0; k < CELL_CHARS && gl.g[i].c.ch[k] != 0; k++) {
-            size_t r = wcrtomb(out + len, gl.g[i].c.ch[k], &ps);
-            if (r != (size_t)-1)
-                len += r;
-        }
+        for (int k = 0; k < CELL_CHARS && gl.g[i].c.ch[k] != 0; k++)
+            len += safetext_encode((uint32_t)gl.g[i].c.ch[k], out + len);
     out[len] = '\0';
     sanitize_glyphs_free(&gl);
     return out;

@@ -1,6 +1,7 @@
 /*
- * Untrusted UTF-8 (model output, file names, typed text) made safe to draw: nothing that a terminal
- * would act on survives. The functions use mbrtowc and wcwidth, so the caller must have set a
+ * Untrusted UTF-8 (model output, file names, typed text) made safe to draw as screen cells:
+ * nothing that a terminal would act on survives. Decoding and the rules for control characters
+ * are the base sanitizer's (safetext.h); widths come from wcwidth, so the caller must have set a
  * UTF-8 locale (setlocale(LC_ALL, "") at start-up, "C.UTF-8" in tests).
  *
  * What becomes of each kind of character:

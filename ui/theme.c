@@ -11,6 +11,7 @@
 #include "cells.h"
 #include "datadir.h"
 #include "log.h"
+#include "regfile.h"
 #include "theme.h"
 #include "xmalloc.h"
 
@@ -190,7 +191,17 @@ theme_load_new(const char *name, char **notices, char **cause)
         if (dirs[i] == NULL)
             continue;
         char *path = xasprintf("%s/%s.theme", dirs[i], name);
-        FILE *f = fopen(path, "r");
+        char *why = NULL;
+        FILE *f = regfile_fopen(path, "theme", &why);
+        if (f == NULL && errno != ENOENT) {
+            /* there, but a FIFO, a device or unreadable: say so rather than fall back */
+            log_cause(cause, "%s", why);
+            free(why);
+            free(path);
+            free(user);
+            return NULL;
+        }
+        free(why);
         if (f != NULL) {
             size_t cap = 4096, len = 0, got;
             char *text = xmalloc(cap);
