@@ -6,6 +6,8 @@
 #include <string.h>
 #include <wchar.h>
 
+#include <utf8proc.h>
+
 #include "safetext.h"
 #include "sanitize.h"
 #include "xmalloc.h"
@@ -16,6 +18,7 @@ void
 sanitize_glyphs_init(sanitize_glyphs *gl)
 {
     memset(gl, 0, sizeof *gl);
+    gl->last = -1;
 }
 
 void
@@ -23,6 +26,7 @@ sanitize_glyphs_free(sanitize_glyphs *gl)
 {
     free(gl->g);
     memset(gl, 0, sizeof *gl);
+    gl->last = -1;
 }
 
 /* Append a glyph of one character and return it. */
@@ -109,11 +113,72 @@ sanitize_wchar_width(wchar_t wc)
 }
 
 int
+sanitize_cluster_break(wchar_t a, wchar_t b, int32_t *state)
+{
+    utf8proc_int32_t st = *state;
+    int brk = utf8proc_grapheme_break_stateful(a, b, &st);
+    *state = st;
+    return brk;
+}
+
+int
+sanitize_wchar_is_joiner(wchar_t wc)
+{
+    return wc == 0x200D || wc == 0xFE0E || wc == 0xFE0F || (wc >= 0x1F3FB && wc <= 0x1F3FF);
+}
+
+int
+sanitize_cluster_width(const sanitize_glyphs *gl, int i)
+{
+    int w = gl->g[i].width;
+    for (int k = i + 1; k < gl->n && gl->g[k].cont; k++)
+        w += gl->g[k].width;
+    return w;
+}
+
+/*
+ * Whether wc continues the cluster of the last glyph: it follows a drawable character without a
+ * grapheme break (utf8proc), and the state moves on either way.
+ */
+static int
+sanitize_glyphs_joins(sanitize_glyphs *gl, wchar_t wc)
+{
+    int32_t last = gl->last;
+    gl->last = (int32_t)wc;
+    if (last < 0 || gl->n == 0) {
+        gl->state = 0;
+        return 0;
+    }
+    const sanitize_glyph *prev = &gl->g[gl->n - 1];
+    if (sanitize_cluster_break(last, wc, &gl->state)) {
+        gl->state = 0; /* utf8proc: the state may start over after a break */
+        return 0;
+    }
+    return prev->width > 0 && prev->c.role != ROLE_ESCAPED;
+}
+
+int
 sanitize_glyphs_append_wchar(sanitize_glyphs *gl, wchar_t wc, uint8_t text_role, uint8_t attr,
                              int flags)
 {
     int n0 = gl->n;
     char text[SAFETEXT_ESCAPE_MAX];
+
+    if (sanitize_is_replaced(wc) || sanitize_wchar_is_escaped(wc) || wc == '\n' || wc == '\t')
+        gl->last = -1; /* nothing joins these, and no cluster runs across them */
+    else if (sanitize_glyphs_joins(gl, wc)) {
+        /* the rest of a cluster: joiners left out, marks attached, other characters in cells */
+        if (sanitize_wchar_is_joiner(wc))
+            return 0;
+        if (wcwidth(wc) == 0) {
+            sanitize_glyphs_attach(gl, wc, text_role, attr);
+            return 0;
+        }
+        sanitize_glyphs_push(gl, wc, wcwidth(wc), text_role, attr)->cont = 1;
+        return 1;
+    } else if (wcwidth(wc) == 0 && sanitize_wchar_is_joiner(wc)) {
+        return 0; /* a ZWJ or emoji selector that joins nothing: nothing to draw */
+    }
 
     if (sanitize_is_replaced(wc)) {
         sanitize_glyphs_push(gl, SAFETEXT_REPLACEMENT, 1, text_role, attr);
