@@ -10,6 +10,8 @@ libchafa-dev libglib2.0-dev libncurses-dev libopenblas-dev libutf8proc-dev"
 PACKAGES="$PACKAGES libcurl4-openssl-dev python3"
 # the chat's screen tests run it in a private tmux server; terminfo for TERM fallbacks
 PACKAGES="$PACKAGES tmux ncurses-base procps"
+# the graphics test: sixel in a real xterm under a virtual X display, read back with xwd
+PACKAGES="$PACKAGES xvfb xterm x11-apps"
 
 missing=
 for p in $PACKAGES; do
