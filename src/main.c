@@ -10,11 +10,14 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "demo.h"
 #include "engine.h"
 #include "image.h"
 #include "log.h"
 #include "modelsetup.h"
 #include "options.h"
+#include "regfile.h"
+#include "safetext.h"
 #include "tokenizer.h"
 #include "ui.h"
 #include "xmalloc.h"
@@ -138,6 +141,12 @@ main_engine_new(const options *opt, char **note_out)
         fprintf(stderr, "imp-chat: the %s backend runs %s weights\n", engine_backend_name(e),
                 quant_mode_name(engine_weights(e)));
     engine_set_sampling(e, &opt->sampling);
+    if (opt->demo) {
+        /* random weights say random things: only plain words, so the noise is harmless */
+        size_t n;
+        const char *const *words = demo_words(&n);
+        engine_set_words(e, words, n);
+    }
     return e;
 }
 
@@ -169,7 +178,11 @@ main_oneshot(const options *opt)
     char *cause = NULL;
     char *prompt = strcmp(opt->prompt, "-") == 0 ? main_read_stdin() : xstrdup(opt->prompt);
     int rc = 0;
-    commands_init(&st, e, opt->max_tokens, stdout);
+    /* the reply is outside data: escaped on its way out, unless --raw asks for its bytes */
+    FILE *out = opt->raw ? stdout : safetext_fopen(stdout, SAFETEXT_KEEP_NEWLINE | SAFETEXT_KEEP_TAB);
+    if (out == NULL)
+        fatal("cannot set up the output stream: %s", strerror(errno));
+    commands_init(&st, e, opt->max_tokens, out);
     st.print_ids = opt->print_ids;
     st.stats = opt->stats;
     st.cancel = &main_cancel;
@@ -189,6 +202,8 @@ main_oneshot(const options *opt)
     }
     free(prompt);
     commands_free(&st);
+    if (out != stdout && fclose(out) != 0 && rc == 0)
+        rc = 1;
     engine_free(e);
     return rc;
 }
@@ -242,6 +257,26 @@ main_session(const options *opt, FILE *in, const char *name, int interactive)
     commands_free(&st);
     engine_free(e);
     return failed && !interactive ? 1 : 0;
+}
+
+/*
+ * The files a run will read besides the model: there, and regular files, before the model is
+ * looked for or loaded (a typo in -i should not cost a model load, or a download question).
+ */
+static int
+main_check_inputs(const options *opt)
+{
+    char *cause = NULL;
+    for (int i = 0; i < opt->nimages; i++)
+        if (regfile_check(opt->images[i], "the image given with -i", &cause) != 0)
+            break;
+    if (cause == NULL && opt->script != NULL && strcmp(opt->script, "-") != 0)
+        regfile_check(opt->script, "the script given with --script", &cause);
+    if (cause == NULL)
+        return 0;
+    log_error("%s", cause);
+    free(cause);
+    return 1;
 }
 
 /* ---------------------------------------------------------------- finding the model */
@@ -299,7 +334,7 @@ main_chat(const options *opt)
 {
     char *note = NULL;
     if (opt->model_dir != NULL)
-        fprintf(stderr, "imp-chat: loading %s ...\n", opt->model_dir);
+        log_error("loading %s ...", opt->model_dir);
     engine *e = main_engine_new(opt, &note);
     if (e == NULL)
         return 1;
@@ -341,6 +376,8 @@ main(int argc, char **argv)
     } else if (opt.list_models) {
         modelsetup_list(stdout, opt.model_dir, opt.config_model);
         rc = 0;
+    } else if ((rc = main_check_inputs(&opt)) != 0) {
+        /* reported: a missing or unreadable -i image or --script file */
     } else if ((rc = main_find_model(&opt, opt.config_model, &model_dir)) != 0) {
         /* reported: no model, not downloaded, or interrupted */
     } else if (opt.tokenize != NULL) {

@@ -67,6 +67,8 @@ struct engine {
     int last_prompt_end;   /* cache length after the last turn's prompt */
     size_t last_prompt_seen;
     int regen_ok;          /* prompt_logits belong to the last turn's prompt */
+    uint8_t *allowed;      /* (vocab) ids replies may use; NULL: all */
+    float *allowed_logits; /* (vocab) host copy of the logits being masked */
 };
 
 static double
@@ -172,6 +174,8 @@ engine_free(engine *e)
     free(e->seen);
     free(e->prompt_logits->host);
     free(e->prompt_logits);
+    free(e->allowed);
+    free(e->allowed_logits);
     if (e->own_ck)
         checkpoint_free(&e->ck);
     quant_store_free(e->quant);
@@ -402,6 +406,18 @@ engine_set_pending(engine *e, const chat_turn *t)
         e->pending[e->npending++] = e->cfg.eos_id;
 }
 
+/* Sample among the allowed ids: the others get a logit so low that their weight is zero. */
+static int32_t
+engine_sample_allowed(engine *e)
+{
+    int n = e->cfg.vocab;
+    e->be->ops->buf_download(e->be, e->allowed_logits, e->logits, (size_t)n);
+    for (int i = 0; i < n; i++)
+        if (!e->allowed[i])
+            e->allowed_logits[i] = -1e30f;
+    return sampler_sample(e->samp, e->allowed_logits, n, e->seen, e->nseen);
+}
+
 /*
  * Sample up to max_tokens ids from e->logits (the prompt's last position), running each through the
  * model before the next; the ids go to the last turn's reply.
@@ -431,8 +447,10 @@ engine_generate(engine *e, int max_tokens, engine_token_fn fn, void *fn_ctx,
             engine_feed_flush(&feed, 1);
         }
         int32_t id =
-            e->be->ops->sample(e->be, e->logits, e->cfg.vocab, sampler_params_borrow(e->samp),
-                               sampler_rng_borrow(e->samp), e->seen, e->nseen);
+            e->allowed != NULL
+                ? engine_sample_allowed(e)
+                : e->be->ops->sample(e->be, e->logits, e->cfg.vocab, sampler_params_borrow(e->samp),
+                                     sampler_rng_borrow(e->samp), e->seen, e->nseen);
         if (step == 0)
             tfirst = engine_now_ms();
         st->generated++;
@@ -725,6 +743,31 @@ void
 engine_set_sampling(engine *e, const sampler_params *p)
 {
     sampler_set_params(e->samp, p);
+}
+
+void
+engine_set_words(engine *e, const char *const *words, size_t n)
+{
+    size_t vocab = (size_t)e->cfg.vocab;
+    if (e->allowed == NULL) {
+        e->allowed = xcalloc(vocab, 1);
+        e->allowed_logits = xcalloc(vocab, sizeof(float));
+    }
+    memset(e->allowed, 0, vocab);
+    static const char *const marks[] = {".", ","};
+    for (size_t i = 0; i < n + 2; i++) {
+        char *text = i < n ? xasprintf(" %s", words[i]) : xstrdup(marks[i - n]);
+        int32_t *ids = NULL;
+        size_t nids = 0;
+        tokenizer_encode(e->tok, text, strlen(text), &ids, &nids);
+        if (nids == 1 && ids[0] >= 0 && (size_t)ids[0] < vocab)
+            e->allowed[ids[0]] = 1;
+        free(ids);
+        free(text);
+    }
+    e->allowed[e->cfg.eos_id] = 1;
+    if ((size_t)ENGINE_ENDOFTEXT < vocab)
+        e->allowed[ENGINE_ENDOFTEXT] = 1;
 }
 
 const sampler_params *
