@@ -47,6 +47,17 @@ IMP_CPU_KERNELS=sse run -m "$MODEL" --backend cpu -p "$PROMPT" -n 1 --print-ids
 [ "$rc" -eq 0 ] && grep -q "^imp-chat: IMP_CPU_KERNELS: unknown value (expected portable, avx2 or avx512); ignored$" "$WORK/err"
 ok $? "an unknown IMP_CPU_KERNELS is named and ignored"
 
+# the old layout's fused Wqkv is quantized row view by row view: the same model as the new layout
+"$TOOLDIR/tool_oldlayout" "$MODEL" "$WORK/old" >/dev/null 2>&1 || ok 1 "tool_oldlayout"
+for mode in q8 q4; do
+    run -m "$MODEL" --backend cpu --weights $mode -p "$PROMPT" -n 8 --print-ids --dump-logits "$WORK/new.bin"
+    cp "$WORK/out" "$WORK/new.ids"
+    run -m "$WORK/old" --backend cpu --weights $mode -p "$PROMPT" -n 8 --print-ids --dump-logits "$WORK/old.bin"
+    [ "$rc" -eq 0 ] && cmp -s "$WORK/out" "$WORK/new.ids" &&
+        "$TOOLDIR/tool_compare" floats "$WORK/old.bin" "$WORK/new.bin" 1e-4 >/dev/null
+    ok $? "--weights $mode: the old layout gives the new layout's ids and logits"
+done
+
 # an unknown mode: one line naming the option, status 2
 run -m "$MODEL" --weights q5 -p "$PROMPT"
 [ "$rc" -eq 2 ] && grep -q '^imp-chat: --weights: unknown mode "q5" (expected f16, q8 or q4)$' "$WORK/err"
