@@ -162,9 +162,9 @@ type_line "Second one."
 type_line "Third."
 sleep 0.5
 type_line "Describe everything you saw so far in great detail, please, with colours, shapes, positions and anything else that stands out."
-wait_for "sending drops the oldest 1 turn(s) (Enter sends"; ok $? "a message that does not fit asks first"
+wait_for "sending drops the oldest 1 exchange(s) (Enter sends"; ok $? "a message that does not fit asks first"
 tm send-keys -t 0 Enter
-wait_for "dropped the oldest 1 turn(s)"; ok $? "the drop is told in the transcript"
+wait_for "dropped the oldest 1 exchange(s)"; ok $? "the drop is told in the transcript"
 wait_for "(dropped from the context)"; ok $? "the dropped turn is marked"
 type_line "/image $IMAGES/grid384.png"
 type_line "And this?"
