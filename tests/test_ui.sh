@@ -1,6 +1,7 @@
 #!/bin/sh
 # The chat on the tiny fixture model inside a private, detached tmux server of fixed size: the
-# screen text after start-up, /image, a reply, Ctrl-C, a resize, a full context and /quit.
+# screen text after start-up, /image, a reply, Ctrl-C, a resize, a full context and /quit;
+# /drop, /undo and /edit, the input history across runs, and --resume.
 . "$(dirname "$0")/lib.sh"
 
 command -v tmux >/dev/null 2>&1 || { echo "tmux is not installed: skipped"; exit 77; }
@@ -25,7 +26,8 @@ sleep 60
 EOS
     chmod +x "$WORK/run.sh"
     tm new-session -d -x 100 -y 30 -e TEST_TERM="${TEST_TERM:-tmux-256color}" -e LANG=C.UTF-8 \
-        -e LC_ALL=C.UTF-8 -e XDG_CONFIG_HOME="$WORK/config" "$WORK/run.sh" "$@"
+        -e LC_ALL=C.UTF-8 -e XDG_CONFIG_HOME="$WORK/config" -e XDG_DATA_HOME="$WORK/data" \
+        -e XDG_STATE_HOME="$WORK/state" "$WORK/run.sh" "$@"
 }
 
 screen() { tm capture-pane -p -t 0; }
@@ -208,6 +210,58 @@ bad="$WORK/bad$(printf '\342\200\256')evil.png"
 cp "$IMAGES/not-an-image.png" "$bad"
 type_line "/image $bad"
 wait_for "bad<U+202E>evil.png"; ok $? "a bidi override in a file name shows as <U+202E>"
+type_line "/quit"
+wait_for "EXITED:0"
+
+# --- /drop: the tray numbers the staged images; /undo and /edit take the last exchange back
+start -n 4
+wait_for "F1 help"
+type_line "/image $IMAGES/grid384.png"
+type_line "/image $IMAGES/logo.png"
+wait_for "[2] logo.png"; ok $? "the tray numbers the staged images"
+type_line "/drop 1"
+wait_for "unstaged image 1"; ok $? "/drop says what it unstaged"
+grep -q "\[1\] logo.png" "$WORK/screen" && ! grep -q "grid384" "$WORK/screen"
+ok $? "after /drop 1 the tray holds the other image, numbered 1"
+type_line "First question about the logo"
+wait_for "reused 0 new"; ok $? "the message with the staged image is answered"
+type_line "Second question"
+wait_for "Second question" && sleep 0.5 && wait_for "F1 help"
+type_line "/undo"
+wait_for "took back the last exchange"; ok $? "/undo says so"
+! grep -q "Second question" "$WORK/screen" && grep -q "First question about the logo" "$WORK/screen"
+ok $? "/undo removes the last exchange from the transcript"
+type_line "/edit"
+wait_for "editing your last message"; ok $? "/edit puts the last message back in the editor"
+grep -q "^> First question about the logo" "$WORK/screen"; ok $? "the editor holds the last message"
+tm send-keys -t 0 C-u
+type_line "Edited question"
+wait_for "Edited question" && sleep 0.5 && wait_for "F1 help"
+! grep -q "First question about the logo" "$WORK/screen" && grep -q "logo.png, 500x500" "$WORK/screen"
+ok $? "sending the edited message replaces the exchange, its image kept"
+type_line "/images"
+wait_for "1: logo.png, 500x500"; ok $? "/images after the edit"
+type_line "/quit"
+wait_for "EXITED:0"
+
+# --- the input history is kept across runs; --resume shows the saved conversation
+start -n 4 --resume
+wait_for "F1 help"
+wait_for "Edited question"; ok $? "--resume shows the last conversation"
+joined | grep -q "loaded .*: 1 exchange(s)"; ok $? "--resume says what it loaded"
+tm send-keys -t 0 Up
+wait_for "> /quit"; ok $? "Up brings back the last line of the last run"
+tm send-keys -t 0 Up Up
+wait_for "> Edited question"; ok $? "and the message before it"
+tm send-keys -t 0 C-u
+type_line "/quit"
+wait_for "EXITED:0"
+
+# --- control characters of a saved message are shown escaped
+printf 'red \033[31mtext\n/save esc\n' >"$WORK/esc.txt"
+XDG_DATA_HOME="$WORK/data" "$IMP_CHAT" -m "$MODEL" --backend cpu --script "$WORK/esc.txt" -n 2 >/dev/null 2>&1
+start -n 4 --resume esc
+wait_for "red ^[[31mtext"; ok $? "a control character of a saved message is shown as ^["
 type_line "/quit"
 wait_for "EXITED:0"
 

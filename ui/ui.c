@@ -85,14 +85,15 @@ ui_busy(const ui *u)
 }
 
 void
-ui_post(ui *u, const char *line, int confirmed, int message)
+ui_post(ui *u, const char *line, const char *text, int confirmed, int message)
 {
     worker_job job = {.kind = WORKER_LINE, .text = xstrdup(line), .confirmed = confirmed};
-    free(u->posted_text);
-    free(u->posted_line);
-    u->posted_text = message ? xstrdup(line) : NULL;
-    u->posted_line = message ? NULL : xstrdup(line);
-    u->job_start = ui_now_ms();
+    u->posted = xreallocarray(u->posted, (size_t)u->nposted + 1, sizeof *u->posted);
+    ui_posted *p = &u->posted[u->nposted++];
+    p->text = message ? xstrdup(text != NULL ? text : line) : NULL;
+    p->line = message ? NULL : xstrdup(line);
+    if (u->nposted == 1)
+        u->job_start = ui_now_ms();
     worker_post(u->work, &job);
     transcript_scroll_to(u->tr, 0);
     u->dirty = 1;
@@ -450,6 +451,8 @@ ui_run(const options *opt, session *s, const char *note)
         worker_job job = {.kind = WORKER_RESUME,
                           .text = opt->resume_name != NULL ? xstrdup(opt->resume_name) : NULL};
         u.job_start = ui_now_ms();
+        u.posted = xcalloc(1, sizeof *u.posted); /* its DONE pops this empty record */
+        u.nposted = 1;
         worker_post(u.work, &job);
     }
     if (start_notice != NULL)
@@ -516,8 +519,11 @@ ui_run(const options *opt, session *s, const char *note)
     free(u.pictures);
     session_snapshot_free(u.snap);
     free(u.status);
-    free(u.posted_text);
-    free(u.posted_line);
+    for (int i = 0; i < u.nposted; i++) {
+        free(u.posted[i].text);
+        free(u.posted[i].line);
+    }
+    free(u.posted);
     free(u.image_tops);
     close(ui_signal_pipe[0]);
     close(ui_signal_pipe[1]);

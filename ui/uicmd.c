@@ -137,7 +137,7 @@ uicmd_enter(ui *u)
     char *cause = NULL;
     if (u->editing) {
         /* the editor holds the last message: sending it replaces the exchange */
-        if (ui_busy(u)) {
+        if (u->reply_entry >= 0) {
             ui_status(u, 1, "a reply is on its way: wait for it, or Ctrl-C to stop it");
         } else if (*text == '\0') {
             u->editing = 0;
@@ -146,9 +146,7 @@ uicmd_enter(ui *u)
             uicmd_take(u);
             u->editing = 0;
             char *line = xasprintf("/edit %s", text);
-            ui_post(u, line, 0, 1);
-            free(u->posted_text);
-            u->posted_text = xstrdup(text);
+            ui_post(u, line, text, 0, 1);
             free(line);
         }
         free(text);
@@ -164,8 +162,8 @@ uicmd_enter(ui *u)
     if (call.entry != NULL && call.entry->front) {
         uicmd_take(u);
         uicmd_run_front(u, &call);
-    } else if (ui_busy(u)) {
-        /* one job at a time: the line stays in the editor */
+    } else if (u->reply_entry >= 0) {
+        /* while a reply streams the line stays in the editor (other jobs are quick: it queues) */
         ui_status(u, 1, "%s: wait for the reply, or Ctrl-C to stop it",
                   call.entry != NULL ? call.entry->name : "a reply is on its way");
     } else if (call.entry == NULL && *call.args == '\0' &&
@@ -173,7 +171,7 @@ uicmd_enter(ui *u)
         /* an empty line sends nothing */
     } else {
         uicmd_take(u);
-        ui_post(u, text, u->confirming, call.entry == NULL);
+        ui_post(u, text, NULL, u->confirming, call.entry == NULL);
     }
     u->confirming = 0;
     free(text);

@@ -166,8 +166,14 @@ static void
 uievents_done(ui *u, worker_event *ev)
 {
     uievents_take_snapshot(u, ev);
-    char *text = u->posted_text, *line = u->posted_line;
-    u->posted_text = u->posted_line = NULL;
+    char *text = NULL, *line = NULL;
+    if (u->nposted > 0) {
+        text = u->posted[0].text;
+        line = u->posted[0].line;
+        memmove(u->posted, u->posted + 1, (size_t)(u->nposted - 1) * sizeof *u->posted);
+        u->nposted--;
+        u->job_start = ui_now_ms();
+    }
     if (u->reply_entry >= 0) {
         transcript_mark(u->tr, u->reply_entry, 0, 0, 0);
         u->reply_entry = -1;

@@ -35,6 +35,12 @@ typedef struct {
     int stopped;        /* the reply was stopped */
 } ui_turn;
 
+/* A line on its way to the engine thread (they run in order; each ends with a DONE event). */
+typedef struct {
+    char *text; /* a message: back into the editor when it is refused */
+    char *line; /* a command: for the status line when it is done */
+} ui_posted;
+
 /* A picture decoded for display, by content. */
 typedef struct {
     char sha256[65];
@@ -63,8 +69,8 @@ typedef struct {
     int nturns;
 
     int reply_entry;     /* the reply being streamed, -1 */
-    char *posted_text;   /* the message on its way (back into the editor when it is refused) */
-    char *posted_line;   /* the command on its way, for the status line when it is done */
+    ui_posted *posted;   /* lines posted and not yet done, oldest first */
+    int nposted;
     int editing;         /* /edit: Enter replaces the last exchange with the editor's text */
     int confirming;      /* the message does not fit: Enter again sends it and drops the oldest */
     double job_start;
@@ -93,8 +99,11 @@ void ui_notice(ui *u, transcript_kind kind, const char *text);
 double ui_now_ms(void);
 /* Whether a job of the engine thread is under way. */
 int ui_busy(const ui *u);
-/* Post a line to the engine thread (message: its text goes back to the editor if refused). */
-void ui_post(ui *u, const char *line, int confirmed, int message);
+/*
+ * Post a line to the engine thread; it runs after those posted before. A message's text (text,
+ * or line when NULL) goes back to the editor when it is refused.
+ */
+void ui_post(ui *u, const char *line, const char *text, int confirmed, int message);
 /* Apply an event of the engine thread. */
 void uievents_apply(ui *u, worker_event *ev);
 /* The gallery index of image number (from 1) of the snapshot, decoding it once; -1 if none. */
