@@ -169,9 +169,11 @@ tm send-keys -t 0 Enter
 wait_for "dropped the oldest 1 exchange(s)"; ok $? "the drop is told in the transcript"
 wait_for "(dropped from the context)"; ok $? "the dropped turn is marked"
 type_line "/image $IMAGES/grid384.png"
+wait_for "cannot be sent: the message needs"; ok $? "staging an image that cannot fit warns at once"
 type_line "And this?"
-wait_for "context holds 90"; ok $? "an image that cannot fit at all is refused with the numbers"
-grep -q "^> And this?" "$WORK/screen"; ok $? "the refused message stays in the editor"
+wait_for "> And this?"; ok $? "the refused message stays in the editor"
+tail -n 1 "$WORK/screen" | grep -q "the context holds 90"
+ok $? "an image that cannot fit at all is refused with the numbers (on the status line)"
 tm send-keys -t 0 C-u
 type_line "/quit"
 wait_for "EXITED:0"

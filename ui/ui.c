@@ -451,7 +451,8 @@ ui_run(const options *opt, session *s, const char *note)
         worker_job job = {.kind = WORKER_RESUME,
                           .text = opt->resume_name != NULL ? xstrdup(opt->resume_name) : NULL};
         u.job_start = ui_now_ms();
-        u.posted = xcalloc(1, sizeof *u.posted); /* its DONE pops this empty record */
+        u.posted = xcalloc(1, sizeof *u.posted); /* its DONE pops this record */
+        u.posted[0].line = xstrdup("--resume");
         u.nposted = 1;
         worker_post(u.work, &job);
     }

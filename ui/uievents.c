@@ -145,6 +145,8 @@ uievents_command_done(ui *u, const char *line)
     size_t n = strcspn(line, " \t");
     const char *args = line + n + strspn(line + n, " \t");
     const session_snapshot *snap = u->snap;
+    if (line[0] != '/')
+        return; /* --resume: the session said what it loaded */
     if (strncmp(line, "/image", n) == 0 && n == 6 && snap->doc.nstaged > 0) {
         const sessiondoc_image *im = &snap->doc.staged[snap->doc.nstaged - 1];
         ui_status(u, 0, "staged [%d] %s (%dx%d): it goes with your next message", snap->nimages,
@@ -184,7 +186,12 @@ uievents_done(ui *u, worker_event *ev)
     }
     if (ev->rc != 0 && text != NULL && input_length(u->in) == 0)
         input_set_text(u->in, text); /* a refused message comes back for another try */
-    if (ev->rc == SESSION_CONFIRM) {
+    if (ev->rc != 0 && line != NULL && strcmp(line, "--resume") == 0) {
+        /* in the transcript, where it stays: the chat goes on with a new conversation */
+        char *say = xasprintf("%s (--resume); a new conversation starts", ev->text);
+        ui_notice(u, TRANSCRIPT_ERROR, say);
+        free(say);
+    } else if (ev->rc == SESSION_CONFIRM) {
         u->confirming = 1;
         ui_status(u, 1, "%s (Enter sends, Esc goes back)", ev->text);
     } else if (ev->rc != 0) {
