@@ -1,8 +1,8 @@
 #include "config.h"
 
+#include <glib.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cmdtable.h"
@@ -26,9 +26,7 @@ typedef struct {
 static double
 linefront_now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+    return g_get_monotonic_time() / 1e3;
 }
 
 static void

@@ -1,6 +1,7 @@
 /*
- * The session's state, shared by session.c (the conversation and its commands) and
- * session_file.c (saving, loading, listing and exporting). Nothing else includes this.
+ * The session's state, shared by session.c (the conversation and its commands),
+ * session_images.c (staged pictures and their bytes), session_file.c (saving, loading, listing)
+ * and session_export.c (Markdown). Nothing else includes this.
  */
 #ifndef IMP_SESSION_IMPL_H
 #define IMP_SESSION_IMPL_H
@@ -34,6 +35,12 @@ struct session {
     int have_last;
 };
 
+/* Tell out that the conversation changed (when it listens). */
+void session_changed(const sink *out, sink_change what);
+/* Number of the images of the exchanges (the staged ones come after). */
+int session_turn_images(const session *s);
+/* Stage a picture already known as blob b, named name (front: before the others); -1 with *cause. */
+int session_stage_blob(session *s, session_blob *b, const char *name, int front, char **cause);
 /* Say something through out (printf-style). */
 void session_say(const sink *out, sink_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
