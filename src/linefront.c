@@ -101,13 +101,14 @@ linefront_progress(void *ctx, int done, int total)
                 done, total);
         f->progress_shown = 1;
     }
-    if (done >= total) {
+    int stop = f->o->cancel != NULL && *f->o->cancel;
+    if (done >= total || stop) {
         if (f->progress_shown)
             fputc('\n', stderr);
         f->progress_start = 0;
         f->progress_shown = 0;
     }
-    return 0;
+    return stop;
 }
 
 static int
@@ -193,6 +194,8 @@ linefront_script(session *s, FILE *in, const char *name, const linefront_options
         if (len == 0)
             continue;
         char *cause = NULL;
+        if (o->cancel != NULL)
+            *o->cancel = 0; /* a Ctrl-C stops the line it came in, not the ones after */
         if (cmdtable_run_line(s, &out, line, 1, &cause) != 0) {
             log_error("%s:%ld: %s", name, lineno, cause);
             free(cause);

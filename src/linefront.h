@@ -14,6 +14,7 @@ typedef struct {
     FILE *out;       /* replies */
     int print_ids;   /* each reply's ids instead of its text */
     int stats;       /* each turn's numbers on stderr */
+    volatile int *cancel; /* Ctrl-C's flag: stops a reply or a rebuild; cleared for each line */
 } linefront_options;
 
 /*

@@ -181,7 +181,8 @@ main_oneshot(const options *opt)
     /* a one-shot question is saved only when it continues a saved conversation */
     session *s = main_session_new(opt, e, 0, opt->resume);
     char *prompt = strcmp(opt->prompt, "-") == 0 ? main_read_stdin() : xstrdup(opt->prompt);
-    linefront_options lo = {.out = stdout, .print_ids = opt->print_ids, .stats = opt->stats};
+    linefront_options lo = {.out = stdout, .print_ids = opt->print_ids, .stats = opt->stats,
+                            .cancel = &main_cancel};
     int rc = opt->resume ? linefront_resume(s, opt->resume_name, &lo) : 0;
     if (rc == 0)
         rc = linefront_oneshot(s, prompt, opt->images, opt->nimages, &lo);
@@ -201,7 +202,8 @@ main_lines(const options *opt, FILE *in, const char *name)
     if (e == NULL)
         return 1;
     session *s = main_session_new(opt, e, 0, 1);
-    linefront_options lo = {.out = stdout, .print_ids = opt->print_ids, .stats = opt->stats};
+    linefront_options lo = {.out = stdout, .print_ids = opt->print_ids, .stats = opt->stats,
+                            .cancel = &main_cancel};
     int rc = opt->resume ? linefront_resume(s, opt->resume_name, &lo) : 0;
     if (rc == 0)
         rc = linefront_script(s, in, name, &lo);

@@ -108,8 +108,12 @@ chat 'And the background?\n' --resume mine --stats --no-autosave
 [ "$rc" -eq 0 ] && [ "$(cat "$WORK/out")" = "$(sed -n 3p "$WORK/three")" ]
 ok $? "--resume NAME: the next greedy reply is the one the first process would have given"
 grep -q "loaded $SESS/mine.json: 2 exchange(s)" "$WORK/err"; ok $? "--resume says what it loaded"
+sed 's/"name":"imp-tiny-dev"/"name":"another-model"/' "$SESS/mine.json" >"$SESS/zother.json"
+touch -d '+1 minute' "$SESS/zother.json"
 chat 'And the background?\n' --resume --no-autosave
-[ "$(cat "$WORK/out")" = "$(sed -n 3p "$WORK/three")" ]; ok $? "--resume alone takes the newest session"
+[ "$(cat "$WORK/out")" = "$(sed -n 3p "$WORK/three")" ] && grep -q "loaded $SESS/mine.json" "$WORK/err"
+ok $? "--resume alone takes the newest session of this model"
+rm -f "$SESS/zother.json"
 chat "/load $SESS/mine.json\nAnd the background?\n/undo\n/undo\n/retry\n" --no-autosave
 [ "$(line 1)" = "$(sed -n 3p "$WORK/three")" ] && [ "$(line 2)" = "$(sed -n 1p "$WORK/three")" ]
 ok $? "/load PATH; /retry after two /undo gives the first reply again"

@@ -91,7 +91,10 @@ void session_print_settings(const session *s, const sink *out);
 int session_save(session *s, const char *arg, const sink *out, char **cause);
 /* Load NAME from the sessions folder or PATH; the current conversation stays on failure. */
 int session_load(session *s, const char *arg, const sink *out, char **cause);
-/* Load the newest session of the sessions folder; 0 with a notice when there is none. */
+/*
+ * Load the newest session of the sessions folder made with this model; 0 with a notice when there
+ * is none.
+ */
 int session_resume_last(session *s, const sink *out, char **cause);
 /* List the saved sessions. */
 void session_list(const session *s, const sink *out);

@@ -395,13 +395,34 @@ int
 session_resume_last(session *s, const sink *out, char **cause)
 {
     sessionstore_entry *list;
-    int n = sessionstore_list(s->dir, &list);
-    if (n == 0) {
+    int n = sessionstore_list(s->dir, &list), other = 0, rc = 0;
+    const char *found = NULL;
+    /* the newest made with this model: a session of another one cannot go on here */
+    for (int i = 0; i < n && found == NULL; i++) {
+        char *data = NULL, *unread = NULL;
+        size_t len;
+        sessiondoc d;
+        if (sessionstore_read(list[i].path, SESSIONDOC_MAX_BYTES, &data, &len, &unread) == 0 &&
+            sessiondoc_parse(&d, data, len, list[i].path, &unread) == 0) {
+            if (session_check_model(s, &d, list[i].path, &unread) == 0)
+                found = list[i].path;
+            else
+                other++;
+            sessiondoc_free(&d);
+        }
+        free(data);
+        free(unread);
+    }
+    if (found != NULL)
+        rc = session_load(s, found, out, cause);
+    else if (other > 0)
+        session_say(out, SINK_NOTICE,
+                    "no saved conversation of this model to resume in %s (%d of another model): "
+                    "a new one starts",
+                    s->dir, other);
+    else
         session_say(out, SINK_NOTICE, "no saved conversation to resume in %s: a new one starts",
                     s->dir);
-        return 0;
-    }
-    int rc = session_load(s, list[0].path, out, cause);
     sessionstore_list_free(list, n);
     return rc;
 }
