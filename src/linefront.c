@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <glib.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -75,6 +76,7 @@ linefront_reply_end(void *ctx, const engine_stats *s, const int32_t *ids, size_t
     }
 }
 
+/* Every line this front end writes but the reply's text and the numbers comes through here. */
 static void
 linefront_message(void *ctx, sink_level level, const char *text)
 {
@@ -85,6 +87,21 @@ linefront_message(void *ctx, sink_level level, const char *text)
     } else {
         log_error("%s", text);
     }
+}
+
+static void
+linefront_say(linefront *f, sink_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+linefront_say(linefront *f, sink_level level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *text = xvasprintf(fmt, ap);
+    va_end(ap);
+    linefront_message(f, level, text);
+    free(text);
 }
 
 static int
@@ -118,7 +135,7 @@ linefront_front(void *ctx, sink_request req, const char *arg, int number, char *
     switch (req) {
     case SINK_HELP: {
         char *help = cmdtable_help_new();
-        fprintf(f->o->out, "%s\n", help);
+        linefront_message(f, SINK_OUTPUT, help);
         free(help);
         break;
     }
@@ -127,7 +144,7 @@ linefront_front(void *ctx, sink_request req, const char *arg, int number, char *
         char *notices = NULL;
         if (*arg == '\0') {
             char *list = theme_list_new();
-            fprintf(f->o->out, "themes: %s\n", list);
+            linefront_say(f, SINK_OUTPUT, "themes: %s", list);
             free(list);
             break;
         }
@@ -135,8 +152,8 @@ linefront_front(void *ctx, sink_request req, const char *arg, int number, char *
         if (t == NULL)
             return -1;
         if (notices != NULL)
-            log_error("%s", notices);
-        log_error("theme %s loads (themes apply in the chat)", theme_name(t));
+            linefront_message(f, SINK_WARNING, notices);
+        linefront_say(f, SINK_NOTICE, "theme %s loads (themes apply in the chat)", theme_name(t));
         free(notices);
         theme_free(t);
         break;
@@ -146,12 +163,12 @@ linefront_front(void *ctx, sink_request req, const char *arg, int number, char *
         char *text = number ? textview_last_code_new(arg, strlen(arg)) : xstrdup(arg);
         if (text == NULL)
             return log_cause(cause, "/copy code: the last reply has no code block");
-        fprintf(f->o->out, "%s\n", text);
+        linefront_message(f, SINK_OUTPUT, text);
         free(text);
         break;
     }
     case SINK_SHOW:
-        fprintf(f->o->out, "image %d: %s\n", number, arg);
+        linefront_say(f, SINK_OUTPUT, "image %d: %s", number, arg);
         break;
     case SINK_EDIT:
         return log_cause(cause, "usage: /edit TEXT (in a script the new message follows /edit)");
@@ -159,7 +176,6 @@ linefront_front(void *ctx, sink_request req, const char *arg, int number, char *
         f->quit = 1;
         break;
     }
-    fflush(f->o->out);
     return 0;
 }
 
@@ -197,7 +213,7 @@ linefront_script(session *s, FILE *in, const char *name, const linefront_options
         if (o->cancel != NULL)
             *o->cancel = 0; /* a Ctrl-C stops the line it came in, not the ones after */
         if (cmdtable_run_line(s, &out, line, 1, &cause) != 0) {
-            log_error("%s:%ld: %s", name, lineno, cause);
+            linefront_say(&f, SINK_ERROR, "%s:%ld: %s", name, lineno, cause);
             free(cause);
             failed = 1;
         }
@@ -219,7 +235,7 @@ linefront_oneshot(session *s, const char *prompt, const char *const *images, int
     if (rc == 0)
         rc = session_send(s, prompt, 1, &out, &cause);
     if (rc != 0) {
-        log_error("%s", cause);
+        linefront_message(&f, SINK_ERROR, cause);
         free(cause);
         return 1;
     }
@@ -235,7 +251,7 @@ linefront_resume(session *s, const char *name, const linefront_options *o)
     int rc = name != NULL ? session_load(s, name, &out, &cause)
                           : session_resume_last(s, &out, &cause);
     if (rc != 0) {
-        log_error("%s (--resume)", cause);
+        linefront_say(&f, SINK_ERROR, "%s (--resume)", cause);
         free(cause);
         return 1;
     }

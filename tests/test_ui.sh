@@ -47,6 +47,34 @@ wait_for() {
     return 1
 }
 
+# wait_status TEXT [SECONDS]: poll until the status line (the last) shows TEXT.
+wait_status() {
+    i=0
+    limit=$(( ${2:-20} * 10 ))
+    while [ $i -lt $limit ]; do
+        screen >"$WORK/screen" 2>/dev/null
+        tail -n 1 "$WORK/screen" | grep -qF -- "$1" && return 0
+        sleep 0.1
+        i=$((i + 1))
+    done
+    echo "--- status line while waiting for: $1" >&2
+    tail -n 1 "$WORK/screen" >&2
+    return 1
+}
+
+# wait_gone TEXT [SECONDS]: poll until TEXT is no longer on the screen.
+wait_gone() {
+    i=0
+    limit=$(( ${2:-20} * 10 ))
+    while [ $i -lt $limit ]; do
+        screen >"$WORK/screen" 2>/dev/null
+        grep -qF -- "$1" "$WORK/screen" || return 0
+        sleep 0.1
+        i=$((i + 1))
+    done
+    return 1
+}
+
 # joined: the last screen as one line, so text that wrapped (long paths) can be matched
 joined() { tr '\n' ' ' <"$WORK/screen" | tr -s ' '; }
 
@@ -171,9 +199,8 @@ wait_for "(dropped from the context)"; ok $? "the dropped turn is marked"
 type_line "/image $IMAGES/grid384.png"
 wait_for "cannot be sent: the message needs"; ok $? "staging an image that cannot fit warns at once"
 type_line "And this?"
-wait_for "> And this?"; ok $? "the refused message stays in the editor"
-tail -n 1 "$WORK/screen" | grep -q "the context holds 90"
-ok $? "an image that cannot fit at all is refused with the numbers (on the status line)"
+wait_status "the context holds 90"; ok $? "an image that cannot fit at all is refused with the numbers (on the status line)"
+grep -q "^> And this?" "$WORK/screen"; ok $? "the refused message stays in the editor"
 tm send-keys -t 0 C-u
 type_line "/quit"
 wait_for "EXITED:0"
@@ -228,7 +255,7 @@ ok $? "after /drop 1 the tray holds the other image, numbered 1"
 type_line "First question about the logo"
 wait_for "reused 0 new"; ok $? "the message with the staged image is answered"
 type_line "Second question"
-wait_for "Second question" && sleep 0.5 && wait_for "F1 help"
+wait_for "reused 7" && wait_status "F1 help"
 type_line "/undo"
 wait_for "took back the last exchange"; ok $? "/undo says so"
 ! grep -q "Second question" "$WORK/screen" && grep -q "First question about the logo" "$WORK/screen"
@@ -238,8 +265,8 @@ wait_for "editing your last message"; ok $? "/edit puts the last message back in
 grep -q "^> First question about the logo" "$WORK/screen"; ok $? "the editor holds the last message"
 tm send-keys -t 0 C-u
 type_line "Edited question"
-wait_for "Edited question" && sleep 0.5 && wait_for "F1 help"
-! grep -q "First question about the logo" "$WORK/screen" && grep -q "logo.png, 500x500" "$WORK/screen"
+wait_gone "First question about the logo" && wait_status "F1 help" && grep -q "you" "$WORK/screen" &&
+    grep -q "Edited question" "$WORK/screen" && grep -q "logo.png, 500x500" "$WORK/screen"
 ok $? "sending the edited message replaces the exchange, its image kept"
 type_line "/images"
 wait_for "1: logo.png, 500x500"; ok $? "/images after the edit"

@@ -97,7 +97,7 @@ uicmd_front(void *ctx, sink_request req, const char *arg, int number, char **cau
 static void
 uicmd_message(void *ctx, sink_level level, const char *text)
 {
-    ui_notice(ctx, level == SINK_WARNING ? TRANSCRIPT_ERROR : TRANSCRIPT_NOTICE, text);
+    ui_notice(ctx, level >= SINK_WARNING ? TRANSCRIPT_ERROR : TRANSCRIPT_NOTICE, text);
 }
 
 /* ------------------------------------------------------------------ Enter */

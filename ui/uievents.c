@@ -240,7 +240,7 @@ uievents_apply(ui *u, worker_event *ev)
                       "over.");
         break;
     case WORKER_EV_MESSAGE:
-        ui_notice(u, ev->level == SINK_WARNING ? TRANSCRIPT_ERROR : TRANSCRIPT_NOTICE, ev->text);
+        ui_notice(u, ev->level >= SINK_WARNING ? TRANSCRIPT_ERROR : TRANSCRIPT_NOTICE, ev->text);
         break;
     case WORKER_EV_CHANGED:
         uievents_changed(u, ev);

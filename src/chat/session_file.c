@@ -332,7 +332,8 @@ session_commit(session *s, sessiondoc *d, session_loading *l, const char *path)
         engine_image_release(e, l->slots[i]);
     free(s->staged_slots);
     s->staged_slots = xreallocarray(NULL, (size_t)d->nstaged + 1, sizeof *s->staged_slots);
-    memcpy(s->staged_slots, l->slots + turn_refs, (size_t)d->nstaged * sizeof *s->staged_slots);
+    if (d->nstaged > 0)
+        memcpy(s->staged_slots, l->slots + turn_refs, (size_t)d->nstaged * sizeof *s->staged_slots);
     if (d->max_tokens < 0)
         d->max_tokens = s->doc.max_tokens; /* the file did not say: the current one stays */
     sessiondoc_free(&s->doc);

@@ -16,6 +16,7 @@ typedef enum {
     SINK_OUTPUT, /* what a command was asked to show (/images, /set, /help): stdout in a script */
     SINK_NOTICE, /* something the user should know (what left the context, where it was saved) */
     SINK_WARNING, /* the same, about something that did not go as asked (an autosave failed) */
+    SINK_ERROR,   /* a line failed: front ends say their own errors through their sink too */
 } sink_level;
 
 /* What changed in the conversation, for a front end that shows it. */
