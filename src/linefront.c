@@ -13,8 +13,10 @@
 #include "theme.h"
 #include "xmalloc.h"
 
-/* Progress of a rebuild is shown on a terminal once it has taken this long. */
+/* Progress of a rebuild is shown on a terminal once it has taken this long, or at once for this
+ * many positions or more. */
 #define LINEFRONT_PROGRESS_MS 300
+#define LINEFRONT_PROGRESS_POSITIONS 512
 
 typedef struct {
     session *s;
@@ -112,7 +114,8 @@ linefront_progress(void *ctx, int done, int total)
     if (f->progress_start == 0)
         f->progress_start = now;
     /* on a terminal only, and only when it takes more than a moment */
-    if (isatty(STDERR_FILENO) && now - f->progress_start > LINEFRONT_PROGRESS_MS) {
+    if (isatty(STDERR_FILENO) && done < total &&
+        (now - f->progress_start > LINEFRONT_PROGRESS_MS || total >= LINEFRONT_PROGRESS_POSITIONS)) {
         fprintf(stderr, "\rimp-chat: putting the conversation back in the cache: %d of %d "
                         "positions",
                 done, total);

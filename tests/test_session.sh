@@ -108,6 +108,12 @@ chat 'And the background?\n' --resume mine --stats --no-autosave
 [ "$rc" -eq 0 ] && [ "$(cat "$WORK/out")" = "$(sed -n 3p "$WORK/three")" ]
 ok $? "--resume NAME: the next greedy reply is the one the first process would have given"
 grep -q "loaded $SESS/mine.json: 2 exchange(s)" "$WORK/err"; ok $? "--resume says what it loaded"
+# on a terminal, putting a long conversation back in the cache shows its progress
+printf 'And the background?\n' >"$WORK/bg.txt"
+python3 "$(dirname "$0")/ptyrun.py" --out "$WORK/pty" -- "$IMP_CHAT" -m "$MODEL" --backend cpu \
+    --script "$WORK/bg.txt" --resume mine --no-autosave -n 2 >/dev/null 2>&1
+grep -q 'putting the conversation back in the cache: 0 of [0-9]* positions' "$WORK/pty"
+ok $? "the rebuild after --resume shows its progress on a terminal"
 sed 's/"name":"imp-tiny-dev"/"name":"another-model"/' "$SESS/mine.json" >"$SESS/zother.json"
 touch -d '+1 minute' "$SESS/zother.json"
 chat 'And the background?\n' --resume --no-autosave

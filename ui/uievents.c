@@ -246,7 +246,8 @@ uievents_apply(ui *u, worker_event *ev)
         uievents_changed(u, ev);
         break;
     case WORKER_EV_PROGRESS:
-        if (ui_now_ms() - u->job_start > UI_PROGRESS_MS && ev->done < ev->total) {
+        if ((ui_now_ms() - u->job_start > UI_PROGRESS_MS || ev->total >= UI_PROGRESS_POSITIONS) &&
+            ev->done < ev->total) {
             ui_status(u, 0, "putting the conversation back in the cache: %d of %d positions "
                             "(Ctrl-C stops)", ev->done, ev->total);
             u->status_until_done = 1;

@@ -23,8 +23,10 @@
 /* Largest rendition of an image in the transcript. */
 #define UI_IMAGE_MAX_COLS 64
 #define UI_IMAGE_MAX_ROWS 16
-/* A rebuild of the cache shows its progress once it has taken this long. */
+/* A rebuild of the cache shows its progress once it has taken this long, or at once when it is
+ * this many positions or more (a chunk of the real model takes seconds on a CPU). */
 #define UI_PROGRESS_MS 300
+#define UI_PROGRESS_POSITIONS 512
 
 /* An exchange as the transcript shows it. */
 typedef struct {

@@ -515,6 +515,9 @@ engine_make_room(engine *e, const engine_room_plan *plan, engine_stats *stats)
     e->regen_ok = 0;
     e->stale = 1;
     engine_feed feed = {.e = e, .total = engine_chat_positions(e, e->conv)};
+    /* said before the first chunk runs: a chunk of the real model takes seconds on a CPU */
+    if (feed.total > 0 && e->progress != NULL && e->progress(e->progress_ctx, 0, feed.total))
+        feed.stopped = 1;
     int nturns = chat_turns(e->conv);
     for (int i = 0; i < nturns && !feed.stopped; i++) {
         chat_turn *t = chat_turn_borrow(e->conv, i);
