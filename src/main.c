@@ -9,12 +9,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "demo.h"
 #include "engine.h"
 #include "image.h"
 #include "linefront.h"
 #include "log.h"
 #include "modelsetup.h"
 #include "options.h"
+#include "regfile.h"
+#include "safetext.h"
 #include "session.h"
 #include "tokenizer.h"
 #include "ui.h"
@@ -136,6 +139,12 @@ main_engine_new(const options *opt, char **note_out)
         return NULL;
     }
     engine_set_sampling(e, &opt->sampling);
+    if (opt->demo) {
+        /* random weights say random things: only plain words, so the noise is harmless */
+        size_t n;
+        const char *const *words = demo_words(&n);
+        engine_set_words(e, words, n);
+    }
     return e;
 }
 
@@ -181,7 +190,11 @@ main_oneshot(const options *opt)
     /* a one-shot question is saved only when it continues a saved conversation */
     session *s = main_session_new(opt, e, 0, opt->resume);
     char *prompt = strcmp(opt->prompt, "-") == 0 ? main_read_stdin() : xstrdup(opt->prompt);
-    linefront_options lo = {.out = stdout, .print_ids = opt->print_ids, .stats = opt->stats,
+    /* the reply is outside data: escaped on its way out, unless --raw asks for its bytes */
+    FILE *out = opt->raw ? stdout : safetext_fopen(stdout, SAFETEXT_KEEP_NEWLINE | SAFETEXT_KEEP_TAB);
+    if (out == NULL)
+        fatal("cannot set up the output stream: %s", strerror(errno));
+    linefront_options lo = {.out = out, .print_ids = opt->print_ids, .stats = opt->stats,
                             .cancel = &main_cancel};
     int rc = opt->resume ? linefront_resume(s, opt->resume_name, &lo) : 0;
     if (rc == 0)
@@ -190,6 +203,8 @@ main_oneshot(const options *opt)
         rc = 1;
     free(prompt);
     session_free(s);
+    if (out != stdout && fclose(out) != 0 && rc == 0)
+        rc = 1;
     engine_free(e);
     return rc;
 }
@@ -210,6 +225,26 @@ main_lines(const options *opt, FILE *in, const char *name)
     session_free(s);
     engine_free(e);
     return rc;
+}
+
+/*
+ * The files a run will read besides the model: there, and regular files, before the model is
+ * looked for or loaded (a typo in -i should not cost a model load, or a download question).
+ */
+static int
+main_check_inputs(const options *opt)
+{
+    char *cause = NULL;
+    for (int i = 0; i < opt->nimages; i++)
+        if (regfile_check(opt->images[i], "the image given with -i", &cause) != 0)
+            break;
+    if (cause == NULL && opt->script != NULL && strcmp(opt->script, "-") != 0)
+        regfile_check(opt->script, "the script given with --script", &cause);
+    if (cause == NULL)
+        return 0;
+    log_error("%s", cause);
+    free(cause);
+    return 1;
 }
 
 /* ---------------------------------------------------------------- finding the model */
@@ -267,7 +302,7 @@ main_chat(const options *opt)
 {
     char *note = NULL;
     if (opt->model_dir != NULL)
-        fprintf(stderr, "imp-chat: loading %s ...\n", opt->model_dir);
+        log_error("loading %s ...", opt->model_dir);
     engine *e = main_engine_new(opt, &note);
     if (e == NULL)
         return 1;
@@ -314,6 +349,8 @@ main(int argc, char **argv)
     } else if (opt.list_models) {
         modelsetup_list(stdout, opt.model_dir, opt.config_model);
         rc = 0;
+    } else if ((rc = main_check_inputs(&opt)) != 0) {
+        /* reported: a missing or unreadable -i image or --script file */
     } else if ((rc = main_find_model(&opt, opt.config_model, &model_dir)) != 0) {
         /* reported: no model, not downloaded, or interrupted */
     } else if (opt.tokenize != NULL) {

@@ -14,6 +14,7 @@
 #include "modelstore.h"
 #include "numarg.h"
 #include "options.h"
+#include "regfile.h"
 #include "xmalloc.h"
 
 /* Default reply length limit (the hub README uses 100; replies about images run longer). */
@@ -49,6 +50,7 @@ enum {
     OPT_DEMO,
     OPT_RESUME,
     OPT_NO_AUTOSAVE,
+    OPT_RAW,
 };
 
 typedef struct {
@@ -77,6 +79,7 @@ static const options_entry options_table[] = {
     {"ctx", required_argument, OPT_CONTEXT, "N", "the same as --context", 0},
     {"script", required_argument, OPT_SCRIPT, "FILE", "run the lines of FILE as typed in the chat ('-': stdin)", 0},
     {"print-ids", no_argument, OPT_PRINT_IDS, NULL, "print each reply's token ids instead of its text", 0},
+    {"raw", no_argument, OPT_RAW, NULL, "with -p: write the reply's bytes as generated (no escaping of controls)", 0},
     {"stats", no_argument, OPT_STATS, NULL, "print each turn's positions and timings on stderr", 0},
     {"tokenize", required_argument, OPT_TOKENIZE, "TEXT", "print the token ids of TEXT and exit", 0},
     {"dump-logits", required_argument, OPT_DUMP_LOGITS, "FILE", "with -p: write the last prompt position's logits", 0},
@@ -253,6 +256,9 @@ options_apply(options *opt, int c, const char *arg, char **cause)
     case OPT_NO_AUTOSAVE:
         opt->no_autosave = 1;
         break;
+    case OPT_RAW:
+        opt->raw = 1;
+        break;
     case OPT_TEST_TOKEN_DELAY:
         if (numarg_integer("test-token-delay", arg, 0, 60000, &ll, cause) != 0)
             return -1;
@@ -406,11 +412,13 @@ options_load_config(options *opt)
     char *path = options_config_path_new(opt);
     if (path == NULL)
         return 0;
-    FILE *f = fopen(path, "r");
+    char *cause = NULL;
+    FILE *f = regfile_fopen(path, "config file", &cause);
     if (f == NULL) {
         int missing_default = opt->config == NULL && errno == ENOENT;
         if (!missing_default)
-            log_error("%s: %s (config file)", path, strerror(errno));
+            log_error("%s", cause);
+        free(cause);
         free(path);
         return missing_default ? 0 : -1;
     }

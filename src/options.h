@@ -26,6 +26,7 @@ typedef struct {
     int context;
     const char *script;
     int print_ids;
+    int raw;                /* replies written as generated, control characters and all */
     int stats;
     const char *tokenize;
     const char *dump_logits;

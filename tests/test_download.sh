@@ -147,8 +147,32 @@ XDG_DATA_HOME="$WORK/data-offline"
 HF_ENDPOINT="http://127.0.0.1:$closed" IMP_CHAT_DOWNLOAD_RETRIES=0 "$IMP_CHAT" --yes -p hi \
     >"$WORK/out" 2>"$WORK/err" </dev/null
 rc=$?
-[ "$rc" -eq 1 ] && grep -q "127.0.0.1:$closed/api/models/MILVLG/imp-v1-3b/revision/main: cannot connect (no network, or the server is down?)" "$WORK/err"
-ok $? "no network: a clear message"
+[ "$rc" -eq 1 ] && grep -q "is not on this machine, and the hub http://127.0.0.1:$closed cannot be reached" "$WORK/err" &&
+    grep -q "imp-chat --demo\` shows the chat on a tiny model shipped with imp-chat, and \`imp-chat -m DIR\`" "$WORK/err"
+ok $? "no network, --yes: says the hub cannot be reached, offers --demo and -m"
+
+# the first run offline, on a terminal: no question, the answer at once (one try, no retries)
+HF_ENDPOINT="http://127.0.0.1:$closed" python3 "$HERE/ptyrun.py" --out "$WORK/pty" -- "$IMP_CHAT" -p hi
+rc=$?
+[ "$rc" -eq 1 ] && grep -q "cannot be reached" "$WORK/pty" && grep -q -- "--demo" "$WORK/pty" &&
+    ! grep -q "\[y/N\]" "$WORK/pty"
+ok $? "the first run offline on a terminal points at --demo and -m, asks nothing"
+# a network that swallows packets: a server that accepts the connection and never answers the TLS
+# handshake; the lookup gives up after its 3 s wait (the answer within 5 s is the point; the bound
+# checked here is loose because the machine may be busy)
+python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
+open(sys.argv[1], "w").write(str(s.getsockname()[1])); time.sleep(60)' "$WORK/holeport" &
+hole=$!
+for i in $(seq 50); do [ -s "$WORK/holeport" ] && break; sleep 0.1; done
+start=$(date +%s)
+HF_ENDPOINT="https://127.0.0.1:$(cat "$WORK/holeport")" python3 "$HERE/ptyrun.py" --out "$WORK/pty" -- \
+    "$IMP_CHAT" -p hi
+rc=$?
+elapsed=$(($(date +%s) - start))
+kill $hole 2>/dev/null
+[ "$rc" -eq 1 ] && grep -q "cannot be reached: .*timed out" "$WORK/pty" && [ "$elapsed" -lt 15 ]
+ok $? "the first run behind a silent network answers after the 3 s wait (took $elapsed s)"
 HF_ENDPOINT="http://127.0.0.1:$closed" IMP_CHAT_DOWNLOAD_RETRIES=1 "$IMP_CHAT" --download \
     >"$WORK/out" 2>"$WORK/err" </dev/null
 rc=$?
@@ -291,8 +315,8 @@ tail -c 400 "$WORK/pty" | tr '\r' '\n' >"$WORK/pty.tail"
 ok $? "Ctrl-C on a terminal leaves a clean line and exits with 130"
 
 # ---------------------------------------------------------------- --demo
-run --demo -p "$PROMPT" -n 12 --print-ids
-[ "$rc" -eq 0 ] && [ "$(cat "$WORK/out")" = "$WANT_IDS" ] && grep -q "demo mode: .*its replies are noise" "$WORK/err"
+run --demo -p "$PROMPT" -n 12
+[ "$rc" -eq 0 ] && [ -s "$WORK/out" ] && grep -q "demo mode: .*its replies are noise" "$WORK/err"
 ok $? "--demo -p runs the tiny model with the banner"
 run --demo -m "$MODEL"
 [ "$rc" -eq 2 ] && grep -q -- "--demo cannot be combined with -m" "$WORK/err"; ok $? "--demo with -m is a usage error"

@@ -158,8 +158,8 @@ grep -q "script.txt:4: $WORK/future.json: version 7 was written by a newer imp-c
 grep -q "script.txt:5: $WORK/othermodel.json: the session was made with MILVLG/Imp-v1-3b (hidden 2560, 2 layers), but this model is imp-tiny-dev (hidden 80, 2 layers)" "$WORK/err"
 ok $? "a session of a different model names both"
 grep -q "script.txt:6: $WORK/huge.json: 50.0 MB, more than the 32 MB such a file may be" "$WORK/err"; ok $? "a 50 MB string"
-grep -q "script.txt:7: $WORK/fifo.json: not a regular file" "$WORK/err"; ok $? "a FIFO is refused without being opened"
-grep -q "script.txt:8: $WORK: is a folder" "$WORK/err" && grep -q "script.txt:9: $SESS/nosuch.json: No such file" "$WORK/err"
+grep -q "script.txt:7: $WORK/fifo.json: a named pipe (FIFO), not a regular file" "$WORK/err"; ok $? "a FIFO is refused without being opened"
+grep -q "script.txt:8: $WORK: a directory, not a regular file" "$WORK/err" && grep -q "script.txt:9: $SESS/nosuch.json: No such file" "$WORK/err"
 ok $? "a folder, a missing name"
 [ "$(errors_only | wc -l)" -eq 8 ]; ok $? "one line per bad file"
 XDG_DATA_HOME="$WORK/blobless" chat '/load noblob\nHello there\n' --no-autosave

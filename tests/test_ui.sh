@@ -3,49 +3,11 @@
 # screen text after start-up, /image, a reply, Ctrl-C, a resize, a full context and /quit;
 # /drop, /undo and /edit, the input history across runs, and --resume.
 . "$(dirname "$0")/lib.sh"
-
-command -v tmux >/dev/null 2>&1 || { echo "tmux is not installed: skipped"; exit 77; }
-
-SOCK="$WORK/tmux.sock"
-tm() { tmux -S "$SOCK" -f /dev/null "$@"; }
-trap 'tm kill-server 2>/dev/null; rm -rf "$WORK"' EXIT
-
-# start ARGS...: a new session running imp-chat ARGS in a 100x30 window; the pane stays after exit.
-start() {
-    tm kill-server 2>/dev/null
-    rm -f "$WORK/stty.after"
-    sleep 0.2
-    cat >"$WORK/run.sh" <<EOS
-#!/bin/sh
-# tmux sets TERM from its default-terminal option; the test chooses it here
-TERM=\${TEST_TERM:-tmux-256color}; export TERM
-"$IMP_CHAT" -m "$MODEL" --backend cpu --threads 1 --image-mode symbols "\$@" 2>"$WORK/stderr"
-echo "EXITED:\$?"
-stty -a >"$WORK/stty.after" 2>&1
-sleep 60
-EOS
-    chmod +x "$WORK/run.sh"
-    tm new-session -d -x 100 -y 30 -e TEST_TERM="${TEST_TERM:-tmux-256color}" -e LANG=C.UTF-8 \
-        -e LC_ALL=C.UTF-8 -e XDG_CONFIG_HOME="$WORK/config" -e XDG_DATA_HOME="$WORK/data" \
-        -e XDG_STATE_HOME="$WORK/state" "$WORK/run.sh" "$@"
-}
-
-screen() { tm capture-pane -p -t 0; }
-
-# wait_for TEXT [SECONDS]: poll the screen until TEXT shows; 1 on time-out (screen in $WORK/screen).
-wait_for() {
-    i=0
-    limit=$(( ${2:-20} * 10 ))
-    while [ $i -lt $limit ]; do
-        screen >"$WORK/screen" 2>/dev/null
-        grep -qF -- "$1" "$WORK/screen" && return 0
-        sleep 0.1
-        i=$((i + 1))
-    done
-    echo "--- screen while waiting for: $1" >&2
-    cat "$WORK/screen" >&2
-    return 1
-}
+. "$(dirname "$0")/uilib.sh"
+# each run's conversations and input history stay in this test's folder (the tmux server, started
+# from here, passes them on)
+XDG_DATA_HOME="$WORK/data" XDG_STATE_HOME="$WORK/state"
+export XDG_DATA_HOME XDG_STATE_HOME
 
 # wait_status TEXT [SECONDS]: poll until the status line (the last) shows TEXT.
 wait_status() {
@@ -74,11 +36,6 @@ wait_gone() {
     done
     return 1
 }
-
-# joined: the last screen as one line, so text that wrapped (long paths) can be matched
-joined() { tr '\n' ' ' <"$WORK/screen" | tr -s ' '; }
-
-type_line() { tm send-keys -t 0 -l -- "$1"; tm send-keys -t 0 Enter; }
 
 # --- the config file: a key binding, and a bad line reported with its file and line
 mkdir -p "$WORK/config/imp-chat/themes"

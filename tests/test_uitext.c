@@ -232,7 +232,8 @@ test_sanitize_unicode(void)
     test_sanitize_text("overlong", "\xc0\xaf", 2, 0, "\xEF\xBF\xBD\xEF\xBF\xBD");
     test_sanitize_text("surrogate", "\xed\xa0\x80", 3, 0, "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
     test_sanitize_text("cut off", "ok\xe4\xb8", 4, 0, "ok\xEF\xBF\xBD");
-    test_sanitize_text("beyond U+10FFFF", "\xf4\x90\x80\x80", 4, 0, "\xEF\xBF\xBD");
+    test_sanitize_text("beyond U+10FFFF", "\xf4\x90\x80\x80", 4, 0,
+                       "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
     test_sanitize_text("NUL inside", "a\0b", 3, 0, "a^@b");
     /* unassigned (wcwidth -1) and the kitty placeholder become U+FFFD */
     test_sanitize_text("unassigned", "\xcd\xb8", 2, 0, "\xEF\xBF\xBD");

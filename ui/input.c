@@ -6,6 +6,8 @@
 #include <wchar.h>
 #include <wctype.h>
 
+#include <utf8proc.h>
+
 #include "input.h"
 #include "sanitize.h"
 #include "xmalloc.h"
@@ -83,33 +85,50 @@ input_free(input *in)
     free(in);
 }
 
-/* Whether the character at i starts a cluster (is not a mark drawn on the character before). */
-static int
-input_is_boundary(const input *in, size_t i)
+/* The start of the line that holds i. */
+static size_t
+input_line_start(const input *in, size_t i)
 {
-    if (i == 0 || i >= in->len || !sanitize_wchar_is_mark(in->buf[i]))
-        return 1;
-    /* a mark after a newline, tab or escaped character is drawn on a base of its own */
-    wchar_t prev = in->buf[i - 1];
-    return sanitize_wchar_is_escaped(prev);
+    while (i > 0 && in->buf[i - 1] != '\n')
+        i--;
+    return i;
 }
 
-/* The start of the cluster that holds i. */
+/*
+ * The end of the grapheme cluster that starts at b (b < len): the next boundary. A newline, tab or
+ * escaped character is a cluster of its own, as the drawing makes it (sanitize.h).
+ */
+static size_t
+input_cluster_end(const input *in, size_t b)
+{
+    int32_t state = 0;
+    size_t i = b + 1;
+    if (sanitize_wchar_is_escaped(in->buf[b]))
+        return i;
+    while (i < in->len && !sanitize_wchar_is_escaped(in->buf[i]) &&
+           !sanitize_cluster_break(in->buf[i - 1], in->buf[i], &state))
+        i++;
+    return i;
+}
+
+/* The start of the cluster that holds i (clusters are found from the start of the line). */
 static size_t
 input_boundary_left(const input *in, size_t i)
 {
-    while (i > 0 && !input_is_boundary(in, i))
-        i--;
-    return i;
+    if (i >= in->len)
+        return in->len;
+    size_t b = input_line_start(in, i);
+    for (size_t e; (e = input_cluster_end(in, b)) <= i;)
+        b = e;
+    return b;
 }
 
 /* The first boundary at or after i. */
 static size_t
 input_boundary_right(const input *in, size_t i)
 {
-    while (i < in->len && !input_is_boundary(in, i))
-        i++;
-    return i;
+    size_t b = input_boundary_left(in, i);
+    return b == i ? i : input_cluster_end(in, b);
 }
 
 /* Set the cursor; returns whether it moved. Horizontal moves forget the goal column. */
@@ -257,15 +276,6 @@ input_move_word_right(input *in)
     return input_set_cursor(in, input_boundary_right(in, i));
 }
 
-/* The start of the line that holds i. */
-static size_t
-input_line_start(const input *in, size_t i)
-{
-    while (i > 0 && in->buf[i - 1] != '\n')
-        i--;
-    return i;
-}
-
 /* The end of the line that holds i (the index of its newline, or len). */
 static size_t
 input_line_end(const input *in, size_t i)
@@ -299,13 +309,18 @@ input_move_end(input *in)
     return input_set_cursor(in, in->len);
 }
 
-/* The display width of [from, to) on one line, with tab stops from from. */
+/* The display width of [from, to) on one line, as drawn, with tab stops from from. */
 static int
 input_columns(const input *in, size_t from, size_t to)
 {
+    sanitize_glyphs gl;
     int col = 0;
+    sanitize_glyphs_init(&gl);
     for (size_t i = from; i < to; i++)
-        col += in->buf[i] == '\t' ? INPUT_TAB - col % INPUT_TAB : sanitize_wchar_width(in->buf[i]);
+        sanitize_glyphs_append_wchar(&gl, in->buf[i], ROLE_INPUT, 0, SANITIZE_TABS);
+    for (int g = 0; g < gl.n; g++)
+        col += gl.g[g].c.ch[0] == '\t' ? INPUT_TAB - col % INPUT_TAB : gl.g[g].width;
+    sanitize_glyphs_free(&gl);
     return col;
 }
 
@@ -380,12 +395,25 @@ input_down(input *in)
     return 1;
 }
 
+/* Whether wc is a combining mark that Backspace takes alone (an accent, not an emoji's part). */
+static int
+input_is_accent(wchar_t wc)
+{
+    utf8proc_category_t cat = utf8proc_category(wc);
+    return (cat == UTF8PROC_CATEGORY_MN || cat == UTF8PROC_CATEGORY_ME) &&
+           !sanitize_wchar_is_joiner(wc) && !(wc >= 0xFE00 && wc <= 0xFE0F) &&
+           !(wc >= 0xE0100 && wc <= 0xE01EF);
+}
+
 int
 input_delete_backward(input *in)
 {
     if (in->cur == 0)
         return 0;
-    input_replace(in, in->cur - 1, in->cur, NULL, 0);
+    /* an accent alone (so a wrong one can be fixed), else the whole cluster before the cursor */
+    size_t from = input_is_accent(in->buf[in->cur - 1]) ? in->cur - 1
+                                                         : input_boundary_left(in, in->cur - 1);
+    input_replace(in, from, in->cur, NULL, 0);
     return 1;
 }
 
@@ -548,11 +576,15 @@ input_rows_next(input_rows *r)
     r->col = 0;
 }
 
-/* Put a character glyph in the current row, or the next when it does not fit. */
+/*
+ * Put a character glyph in the current row, or the next when its cluster (cluster_width columns
+ * from it) does not fit; a cluster wider than a row is split where it must be.
+ */
 static void
-input_rows_put(input_rows *r, const sanitize_glyph *g)
+input_rows_put(input_rows *r, const sanitize_glyph *g, int cluster_width)
 {
-    if (r->col > 0 && r->col + g->width > r->width)
+    int need = g->cont ? g->width : cluster_width;
+    if (r->col > 0 && r->col + need > r->width && (!g->cont || r->col + g->width > r->width))
         input_rows_next(r);
     r->col += sanitize_line_push_fit(r->row, g, r->width);
 }
@@ -580,8 +612,9 @@ input_layout(input *in, int width, int max_rows, cell_lines *out, int *row, int 
     input_rows_next(&r);
     for (int g = 0; g <= gl.n; g++) {
         if (g == cursor_glyph) {
-            /* the cursor goes where the character under it will be drawn */
-            int need = g < gl.n && gl.g[g].width > 1 ? gl.g[g].width : 1;
+            /* the cursor goes where the cluster under it will be drawn */
+            int cw = g < gl.n ? sanitize_cluster_width(&gl, g) : 1;
+            int need = cw > 1 ? cw : 1;
             if (r.col > 0 && r.col + need > r.width)
                 input_rows_next(&r);
             cursor_row = r.rows.n - 1;
@@ -598,9 +631,9 @@ input_layout(input *in, int width, int max_rows, cell_lines *out, int *row, int 
             sp.width = 1;
             int n = INPUT_TAB - r.col % INPUT_TAB;
             for (int k = 0; k < n; k++)
-                input_rows_put(&r, &sp);
+                input_rows_put(&r, &sp, 1);
         } else {
-            input_rows_put(&r, gp);
+            input_rows_put(&r, gp, sanitize_cluster_width(&gl, g));
         }
     }
     sanitize_glyphs_free(&gl);

@@ -1,15 +1,16 @@
 /*
  * The input editor as a state machine over a wide-character buffer: editing, kill and yank,
  * history, and the layout the screen draws. No ncurses here: the caller maps keys to these
- * functions. Uses wcwidth and mbrtowc, so the caller must have set a UTF-8 locale.
+ * functions. Uses wcwidth and wcrtomb, so the caller must have set a UTF-8 locale.
  *
  * Definitions:
  * - a line is a run of the buffer between newlines; "up" and "down" move by these lines (not by
  *   wrapped rows), keeping the display column of the first vertical move;
  * - a word is a run of alphanumeric characters (iswalnum) and the zero-width marks after them;
- * - the cursor never sits between a character and its combining marks: moving and deleting
- *   forward take the character with its marks, deleting backward takes one code point (so a
- *   wrong accent can be removed);
+ * - the cursor never sits inside a grapheme cluster (UAX #29 through utf8proc: a letter with its
+ *   marks, an emoji ZWJ sequence, a flag, a Hangul syllable): moving and Delete take the whole
+ *   cluster, Backspace too unless the cluster ends in an accent (a combining mark that is not an
+ *   emoji's joiner or selector), which it takes alone so a wrong one can be fixed;
  * - one kill buffer: each kill replaces it, yank inserts it;
  * - history: submitted texts (input_take_new), no empty texts and no repeat of the last entry,
  *   at most INPUT_HISTORY_MAX. While browsing, edits to a recalled entry are kept until the next
@@ -63,9 +64,9 @@ int input_up(input *in);
 /* Down: on the last line go forward in history (back to the text being written), else move down. */
 int input_down(input *in);
 
-/* Delete the code point before the cursor. */
+/* Delete the cluster before the cursor, or its last accent alone. */
 int input_delete_backward(input *in);
-/* Delete the character (with its marks) under the cursor. */
+/* Delete the cluster under the cursor. */
 int input_delete_forward(input *in);
 /* Kill to the end of the line; at the end of a line, kill the newline (Ctrl-K). */
 int input_kill_line_end(input *in);

@@ -6,18 +6,19 @@
 #include <string.h>
 #include <wchar.h>
 
+#include <utf8proc.h>
+
+#include "safetext.h"
 #include "sanitize.h"
 #include "xmalloc.h"
 
-#define SANITIZE_REPLACEMENT 0xFFFD
 #define SANITIZE_NBSP 0x00A0
-/* The kitty Unicode placeholder: text made of it would show an image in kitty terminals. */
-#define SANITIZE_KITTY_PLACEHOLDER 0x10EEEE
 
 void
 sanitize_glyphs_init(sanitize_glyphs *gl)
 {
     memset(gl, 0, sizeof *gl);
+    gl->last = -1;
 }
 
 void
@@ -25,6 +26,7 @@ sanitize_glyphs_free(sanitize_glyphs *gl)
 {
     free(gl->g);
     memset(gl, 0, sizeof *gl);
+    gl->last = -1;
 }
 
 /* Append a glyph of one character and return it. */
@@ -54,14 +56,6 @@ sanitize_glyphs_push_escaped(sanitize_glyphs *gl, const char *text, uint8_t attr
         sanitize_glyphs_push(gl, (wchar_t)(unsigned char)*p, 1, ROLE_ESCAPED, attr);
 }
 
-/* Characters that reorder text in terminals that implement bidirectional display. */
-static int
-sanitize_is_bidi(wchar_t wc)
-{
-    return (wc >= 0x202A && wc <= 0x202E) || (wc >= 0x2066 && wc <= 0x2069) || wc == 0x200E ||
-           wc == 0x200F || wc == 0x061C;
-}
-
 /* Attach a zero-width character to the last glyph, or give it a base of its own. */
 static void
 sanitize_glyphs_attach(sanitize_glyphs *gl, wchar_t wc, uint8_t text_role, uint8_t attr)
@@ -80,18 +74,24 @@ sanitize_glyphs_attach(sanitize_glyphs *gl, wchar_t wc, uint8_t text_role, uint8
         }
 }
 
-/* Characters that would show nothing sensible: not Unicode, or drawn as an image by kitty. */
+/*
+ * Characters that would show nothing sensible: the base sanitizer's replacements, and printable
+ * ones the terminal has no width for (wcwidth < 0: unassigned here), which would break the layout.
+ */
 static int
 sanitize_is_replaced(wchar_t wc)
 {
-    return wc < 0 || wc > 0x10FFFF || wc == SANITIZE_KITTY_PLACEHOLDER ||
-           (!sanitize_wchar_is_escaped(wc) && wcwidth(wc) < 0);
+    if (wc < 0)
+        return 1;
+    safetext_kind k = safetext_classify((uint32_t)wc);
+    return k == SAFETEXT_REPLACE || (k == SAFETEXT_KEEP && wcwidth(wc) < 0);
 }
 
 int
 sanitize_wchar_is_escaped(wchar_t wc)
 {
-    return (wc >= 0 && wc < 0x20) || (wc >= 0x7F && wc <= 0x9F) || sanitize_is_bidi(wc);
+    safetext_kind k = wc < 0 ? SAFETEXT_REPLACE : safetext_classify((uint32_t)wc);
+    return k == SAFETEXT_CARET || k == SAFETEXT_CODE;
 }
 
 int
@@ -105,11 +105,56 @@ sanitize_wchar_width(wchar_t wc)
 {
     if (sanitize_is_replaced(wc))
         return 1;
-    if (wc < 0x20 || wc == 0x7F)
-        return 2; /* "^X" */
-    if (sanitize_wchar_is_escaped(wc))
-        return 8; /* "<U+XXXX>" */
+    if (sanitize_wchar_is_escaped(wc)) {
+        char text[SAFETEXT_ESCAPE_MAX];
+        return (int)safetext_escape((uint32_t)wc, text); /* "^X" or "<U+XXXX>" */
+    }
     return wcwidth(wc);
+}
+
+int
+sanitize_cluster_break(wchar_t a, wchar_t b, int32_t *state)
+{
+    utf8proc_int32_t st = *state;
+    int brk = utf8proc_grapheme_break_stateful(a, b, &st);
+    *state = st;
+    return brk;
+}
+
+int
+sanitize_wchar_is_joiner(wchar_t wc)
+{
+    return wc == 0x200D || wc == 0xFE0E || wc == 0xFE0F || (wc >= 0x1F3FB && wc <= 0x1F3FF);
+}
+
+int
+sanitize_cluster_width(const sanitize_glyphs *gl, int i)
+{
+    int w = gl->g[i].width;
+    for (int k = i + 1; k < gl->n && gl->g[k].cont; k++)
+        w += gl->g[k].width;
+    return w;
+}
+
+/*
+ * Whether wc continues the cluster of the last glyph: it follows a drawable character without a
+ * grapheme break (utf8proc), and the state moves on either way.
+ */
+static int
+sanitize_glyphs_joins(sanitize_glyphs *gl, wchar_t wc)
+{
+    int32_t last = gl->last;
+    gl->last = (int32_t)wc;
+    if (last < 0 || gl->n == 0) {
+        gl->state = 0;
+        return 0;
+    }
+    const sanitize_glyph *prev = &gl->g[gl->n - 1];
+    if (sanitize_cluster_break(last, wc, &gl->state)) {
+        gl->state = 0; /* utf8proc: the state may start over after a break */
+        return 0;
+    }
+    return prev->width > 0 && prev->c.role != ROLE_ESCAPED;
 }
 
 int
@@ -117,21 +162,32 @@ sanitize_glyphs_append_wchar(sanitize_glyphs *gl, wchar_t wc, uint8_t text_role,
                              int flags)
 {
     int n0 = gl->n;
-    char text[16];
+    char text[SAFETEXT_ESCAPE_MAX];
+
+    if (sanitize_is_replaced(wc) || sanitize_wchar_is_escaped(wc) || wc == '\n' || wc == '\t')
+        gl->last = -1; /* nothing joins these, and no cluster runs across them */
+    else if (sanitize_glyphs_joins(gl, wc)) {
+        /* the rest of a cluster: joiners left out, marks attached, other characters in cells */
+        if (sanitize_wchar_is_joiner(wc))
+            return 0;
+        if (wcwidth(wc) == 0) {
+            sanitize_glyphs_attach(gl, wc, text_role, attr);
+            return 0;
+        }
+        sanitize_glyphs_push(gl, wc, wcwidth(wc), text_role, attr)->cont = 1;
+        return 1;
+    } else if (wcwidth(wc) == 0 && sanitize_wchar_is_joiner(wc)) {
+        return 0; /* a ZWJ or emoji selector that joins nothing: nothing to draw */
+    }
 
     if (sanitize_is_replaced(wc)) {
-        sanitize_glyphs_push(gl, SANITIZE_REPLACEMENT, 1, text_role, attr);
+        sanitize_glyphs_push(gl, SAFETEXT_REPLACEMENT, 1, text_role, attr);
     } else if (wc == '\n' && (flags & SANITIZE_BREAKS)) {
         sanitize_glyphs_push(gl, '\n', 0, text_role, attr);
     } else if (wc == '\t' && (flags & SANITIZE_TABS)) {
         sanitize_glyphs_push(gl, '\t', 0, text_role, attr);
-    } else if (wc < 0x20 || wc == 0x7F) {
-        text[0] = '^';
-        text[1] = wc == 0x7F ? '?' : (char)(wc + 0x40);
-        text[2] = '\0';
-        sanitize_glyphs_push_escaped(gl, text, attr);
     } else if (sanitize_wchar_is_escaped(wc)) {
-        snprintf(text, sizeof text, "<U+%04X>", (unsigned)wc);
+        safetext_escape((uint32_t)wc, text);
         sanitize_glyphs_push_escaped(gl, text, attr);
     } else if (wcwidth(wc) == 0) {
         sanitize_glyphs_attach(gl, wc, text_role, attr);
@@ -144,17 +200,15 @@ sanitize_glyphs_append_wchar(sanitize_glyphs *gl, wchar_t wc, uint8_t text_role,
 size_t
 sanitize_decode(const char *s, size_t len, mbstate_t *ps, wchar_t *wc)
 {
-    if ((unsigned char)s[0] < 0x80) {
-        *wc = (unsigned char)s[0];
-        return 1;
+    uint32_t cp;
+    size_t r = safetext_decode(s, len, &cp);
+    (void)ps; /* UTF-8 needs no state between complete characters */
+    if (r == 0) {
+        /* a sequence cut off by the end of the text */
+        *wc = SAFETEXT_REPLACEMENT;
+        return len;
     }
-    size_t r = mbrtowc(wc, s, len, ps);
-    if (r == (size_t)-1 || r == (size_t)-2) {
-        /* -2: a sequence cut off by the end of the text */
-        *wc = SANITIZE_REPLACEMENT;
-        memset(ps, 0, sizeof *ps);
-        return r == (size_t)-1 ? 1 : len;
-    }
+    *wc = (wchar_t)cp;
     return r;
 }
 
@@ -198,7 +252,7 @@ sanitize_line_push_fit(cell_line *line, const sanitize_glyph *g, int avail)
     }
     sanitize_glyph sub = *g;
     memset(sub.c.ch, 0, sizeof sub.c.ch);
-    sub.c.ch[0] = 0xFFFD;
+    sub.c.ch[0] = SAFETEXT_REPLACEMENT;
     sub.width = 1;
     sanitize_line_push(line, &sub);
     return 1;
@@ -238,16 +292,11 @@ sanitize_string_new(const char *s)
     sanitize_glyphs gl;
     sanitize_glyphs_init(&gl);
     sanitize_glyphs_append(&gl, s, strlen(s), ROLE_NORMAL, 0, 0);
-    char *out = xmalloc((size_t)gl.n * CELL_CHARS * MB_LEN_MAX + 1);
+    char *out = xmalloc((size_t)gl.n * CELL_CHARS * 4 + 1);
     size_t len = 0;
-    mbstate_t ps;
-    memset(&ps, 0, sizeof ps);
     for (int i = 0; i < gl.n; i++)
-        for (int k = 0; k < CELL_CHARS && gl.g[i].c.ch[k] != 0; k++) {
-            size_t r = wcrtomb(out + len, gl.g[i].c.ch[k], &ps);
-            if (r != (size_t)-1)
-                len += r;
-        }
+        for (int k = 0; k < CELL_CHARS && gl.g[i].c.ch[k] != 0; k++)
+            len += safetext_encode((uint32_t)gl.g[i].c.ch[k], out + len);
     out[len] = '\0';
     sanitize_glyphs_free(&gl);
     return out;

@@ -1,6 +1,7 @@
 /*
- * Untrusted UTF-8 (model output, file names, typed text) made safe to draw: nothing that a terminal
- * would act on survives. The functions use mbrtowc and wcwidth, so the caller must have set a
+ * Untrusted UTF-8 (model output, file names, typed text) made safe to draw as screen cells:
+ * nothing that a terminal would act on survives. Decoding and the rules for control characters
+ * are the base sanitizer's (safetext.h); widths come from wcwidth, so the caller must have set a
  * UTF-8 locale (setlocale(LC_ALL, "") at start-up, "C.UTF-8" in tests).
  *
  * What becomes of each kind of character:
@@ -12,10 +13,20 @@
  *   (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F, U+061C): "<U+XXXX>" in ROLE_ESCAPED;
  * - U+10EEEE (the kitty image placeholder, which would show an image in kitty terminals) and other
  *   characters with wcwidth < 0: U+FFFD;
- * - zero-width characters (combining marks, joiners, variation selectors): attached to the cell
- *   before them, at most CELL_CHARS - 2 per cell (the cell's characters stay NUL-terminated),
- *   further ones dropped; one with no base before it (start of text, after a break, tab or
- *   escaped character) gets a U+00A0 base.
+ * - zero-width characters (combining marks): attached to the cell before them, at most
+ *   CELL_CHARS - 2 per cell (the cell's characters stay NUL-terminated), further ones dropped;
+ *   one with no base before it (start of text, after a break, tab or escaped character) gets a
+ *   U+00A0 base.
+ *
+ * Grapheme clusters (UAX #29, through utf8proc) are what the editor moves over and what wrapping
+ * never splits. Terminals disagree on the width of emoji sequences (tmux and kitty draw a ZWJ
+ * family in 2 columns, xterm in 6; kitty joins skin tones, tmux does not; some honour U+FE0F), so
+ * a cluster is drawn in a form every terminal gives the same width: its spacing characters each
+ * in their own cells (glyphs marked `cont` after the first), its combining marks attached, and the
+ * characters that only join or restyle emoji left out (U+200D ZWJ, U+FE0E/U+FE0F, the skin-tone
+ * modifiers U+1F3FB-U+1F3FF after a base). A family emoji shows as its three people side by side,
+ * a flag as its two letters' symbols (which most terminals draw as the flag); the text itself keeps
+ * every code point.
  */
 #ifndef IMP_SANITIZE_H
 #define IMP_SANITIZE_H
@@ -39,12 +50,15 @@ enum {
 typedef struct {
     cell c;
     uint8_t width;
+    uint8_t cont; /* continues the grapheme cluster of the glyph before: no break, no cursor stop */
 } sanitize_glyph;
 
-/* A growing list of glyphs. */
+/* A growing list of glyphs, and where the last cluster stands (to know what joins it). */
 typedef struct {
     sanitize_glyph *g;
     int n, cap;
+    int32_t last;  /* the last code point appended, -1 after a break or escaped character */
+    int32_t state; /* utf8proc's grapheme-break state after it */
 } sanitize_glyphs;
 
 /*
@@ -68,6 +82,12 @@ int sanitize_wchar_is_mark(wchar_t wc);
 int sanitize_wchar_is_escaped(wchar_t wc);
 /* The columns wc takes when drawn on its own with no flags (0 for a mark). */
 int sanitize_wchar_width(wchar_t wc);
+/* The columns of the cluster that starts at glyph i (i and the glyphs that continue it). */
+int sanitize_cluster_width(const sanitize_glyphs *gl, int i);
+/* Whether a grapheme cluster boundary lies between code points a and b; *state carries from a. */
+int sanitize_cluster_break(wchar_t a, wchar_t b, int32_t *state);
+/* Whether wc, inside a cluster, is left out when drawing (ZWJ, emoji variation selectors, tones). */
+int sanitize_wchar_is_joiner(wchar_t wc);
 /* Whether a glyph is a plain space (a place where lines may wrap). */
 int sanitize_glyph_is_space(const sanitize_glyph *g);
 /* Append a character glyph's cells to line: the cell, and a right half for a wide one. */

@@ -27,6 +27,7 @@ static int screen_active;
 static int screen_mouse;
 static const theme *screen_theme;
 static int screen_pairs_used; /* image pairs allocated since the last reset */
+static int screen_ncolors = 2; /* the colors in use (2: none), set when ncurses starts */
 
 /*
  * What a crash handler writes: leave the alternate screen, show the cursor, plain attributes, and
@@ -48,46 +49,29 @@ screen_crash(int sig)
     raise(sig);
 }
 
+/* Whether NO_COLOR (https://no-color.org) asks for no colors: set and not empty. */
+static int
+screen_no_color(void)
+{
+    const char *v = getenv("NO_COLOR");
+    return v != NULL && *v != '\0';
+}
+
 int
 screen_colors(void)
 {
-    return has_colors() && COLORS >= 8 ? (COLORS >= 256 ? 256 : COLORS >= 16 ? 16 : 8) : 2;
-}
-
-/* A theme color on this terminal: bright colors fold onto the 8 basic ones, the rest to the nearest. */
-static int
-screen_color(int c)
-{
-    int colors = screen_colors();
-    if (c < 0 || colors == 2)
-        return -1;
-    if (c < colors)
-        return c;
-    if (c < 16)
-        return c - 8;
-    /* the 6x6x6 cube and the grey ramp, folded onto the basic colors by channel */
-    int r, g, b;
-    if (c >= 232) {
-        r = g = b = (c - 232) * 10 + 8;
-    } else {
-        c -= 16;
-        r = (c / 36) * 51;
-        g = (c / 6 % 6) * 51;
-        b = (c % 6) * 51;
-    }
-    int bits = (r > 127) | (g > 127) << 1 | (b > 127) << 2;
-    return bits;
+    return screen_ncolors;
 }
 
 void
 screen_set_theme(const theme *t)
 {
     screen_theme = t;
-    if (!screen_active || !has_colors())
+    if (!screen_active || screen_colors() == 2)
         return;
     for (int r = 0; r < ROLE_COUNT; r++) {
-        const theme_style *st = theme_style_borrow(t, (role)r);
-        init_extended_pair(SCREEN_ROLE_PAIR(r), screen_color(st->fg), screen_color(st->bg));
+        theme_style st = theme_style_for(t, (role)r, screen_colors());
+        init_extended_pair(SCREEN_ROLE_PAIR(r), st.fg, st.bg);
     }
 }
 
@@ -115,9 +99,11 @@ screen_start(int mouse, char **notice, char **cause)
     keypad(stdscr, TRUE);
     set_escdelay(25);
     nodelay(stdscr, TRUE);
-    if (has_colors()) {
-        start_color();
+    screen_ncolors = 2;
+    if (!screen_no_color() && has_colors()) {
+        start_color(); /* sets COLORS */
         use_default_colors();
+        screen_ncolors = COLORS >= 256 ? 256 : COLORS >= 16 ? 16 : COLORS >= 8 ? 8 : 2;
     }
     keys_init();
     /* bracketed paste: a paste arrives between two markers instead of as typed keys */
@@ -148,6 +134,7 @@ screen_stop(void)
     endwin();
     delscreen(screen_term);
     screen_term = NULL;
+    screen_ncolors = 2;
     if (screen_have_termios)
         tcsetattr(STDIN_FILENO, TCSANOW, &screen_saved_termios);
 }
@@ -167,7 +154,7 @@ void
 screen_begin_frame(void)
 {
     /* ncurses reuses the oldest pair when full and recolors old cells: reset before that */
-    if (has_colors() && screen_pairs_used > COLOR_PAIRS * 3 / 4) {
+    if (screen_colors() > 2 && screen_pairs_used > COLOR_PAIRS * 3 / 4) {
         reset_color_pairs();
         screen_pairs_used = 0;
         if (screen_theme != NULL)
@@ -196,9 +183,12 @@ screen_attrs(int attr)
 static void
 screen_cell_style(const cell *c, int *pair, attr_t *attrs)
 {
-    const theme_style *st = screen_theme != NULL ? theme_style_borrow(screen_theme, c->role) : NULL;
-    int attr = c->attr | (st != NULL ? st->attr : 0);
-    if ((c->fg >= 0 || c->bg >= 0) && has_colors()) {
+    int colors = screen_colors();
+    theme_style st = {-1, -1, 0};
+    if (screen_theme != NULL)
+        st = theme_style_for(screen_theme, c->role, colors);
+    int attr = c->attr | st.attr;
+    if ((c->fg >= 0 || c->bg >= 0) && colors > 2) {
         /* an overlay mark keeps the image's number in fg, not a color */
         int fg = c->fg >= 0 && !(c->attr & CELL_IMAGE_MARK) ? c->fg : -1;
         int bg = c->bg >= 0 ? c->bg : -1;
@@ -210,7 +200,7 @@ screen_cell_style(const cell *c, int *pair, attr_t *attrs)
         *pair = p > 0 ? p : 0;
         attr = c->attr & ~CELL_IMAGE_MARK;
     } else {
-        *pair = has_colors() ? SCREEN_ROLE_PAIR(c->role) : 0;
+        *pair = colors > 2 ? SCREEN_ROLE_PAIR(c->role) : 0;
     }
     *attrs = screen_attrs(attr);
 }

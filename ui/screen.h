@@ -18,7 +18,7 @@ int screen_start(int mouse, char **notice, char **cause);
 void screen_stop(void);
 /* Use theme t (borrowed) for the roles' color pairs. */
 void screen_set_theme(const theme *t);
-/* Colors the terminal has (COLORS; 2 when it has none). */
+/* Colors in use: 256, 16 or 8, or 2 for none (a monochrome terminal, NO_COLOR set, not started). */
 int screen_colors(void);
 /* Draw line at row y from column x, at most width columns; the rest of width is cleared in role fill. */
 void screen_draw_line(int y, int x, const cell_line *line, int width, role fill);

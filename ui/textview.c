@@ -55,11 +55,17 @@ textview_line_start(textview_ctx *ctx, const sanitize_glyphs *head)
     ctx->avail = ctx->width - used;
 }
 
-/* Put one character glyph at the end of the line, moving to a new line when it does not fit. */
+/*
+ * Put one character glyph at the end of the line, moving to a new line when its cluster
+ * (cluster_width columns from it) does not fit; a cluster wider than a line is split.
+ */
 static void
-textview_put(textview_ctx *ctx, const sanitize_glyph *g, const sanitize_glyphs *hang)
+textview_put(textview_ctx *ctx, const sanitize_glyph *g, int cluster_width,
+             const sanitize_glyphs *hang)
 {
-    if (ctx->col + g->width > ctx->avail && ctx->col > 0)
+    int need = g->cont ? g->width : cluster_width;
+    if (ctx->col + need > ctx->avail && ctx->col > 0 &&
+        (!g->cont || ctx->col + g->width > ctx->avail))
         textview_line_start(ctx, hang);
     ctx->col += sanitize_line_push_fit(ctx->line, g, ctx->avail);
 }
@@ -86,9 +92,9 @@ textview_wrap_hard(textview_ctx *ctx, const sanitize_glyphs *gl)
             sanitize_glyph sp = textview_space_like(g);
             int n = TEXTVIEW_TAB - ctx->col % TEXTVIEW_TAB;
             for (int k = 0; k < n; k++)
-                textview_put(ctx, &sp, NULL);
+                textview_put(ctx, &sp, 1, NULL);
         } else {
-            textview_put(ctx, g, NULL);
+            textview_put(ctx, g, sanitize_cluster_width(gl, i), NULL);
         }
     }
 }
@@ -113,11 +119,14 @@ textview_no_break_before(wchar_t wc)
     return 0;
 }
 
-/* Whether a line may break between two adjacent non-blank glyphs: around wide characters. */
+/*
+ * Whether a line may break between two adjacent non-blank glyphs: around wide characters, never
+ * inside a grapheme cluster.
+ */
 static int
 textview_can_break(const sanitize_glyph *a, const sanitize_glyph *b)
 {
-    return (a->width == 2 || b->width == 2) && !textview_no_break_before(b->c.ch[0]);
+    return !b->cont && (a->width == 2 || b->width == 2) && !textview_no_break_before(b->c.ch[0]);
 }
 
 /* Columns the blanks [from, to) take when placed at column col. */
@@ -178,7 +187,7 @@ textview_wrap(textview_ctx *ctx, const sanitize_glyphs *gl, const sanitize_glyph
             textview_put_blanks(ctx, gl, blank, i, ctx->avail - 1);
         }
         for (; i < j; i++)
-            textview_put(ctx, &gl->g[i], hang);
+            textview_put(ctx, &gl->g[i], sanitize_cluster_width(gl, i), hang);
         blank = i;
     }
 }

@@ -11,6 +11,7 @@
 #include "cells.h"
 #include "datadir.h"
 #include "log.h"
+#include "regfile.h"
 #include "theme.h"
 #include "xmalloc.h"
 
@@ -25,9 +26,14 @@ static const char *const theme_role_keys[] = {
 #undef ROLES_KEY
 };
 
+/* A theme's looks: for terminals with 16 or more colors, with 8, and without colors. */
+enum { THEME_FULL, THEME_8, THEME_MONO, THEME_DEPTHS };
+static const char *const theme_depth_suffix[THEME_DEPTHS] = {"", ".8", ".mono"};
+
 struct theme {
     char *name;
-    theme_style styles[ROLE_COUNT];
+    theme_style styles[THEME_DEPTHS][ROLE_COUNT];
+    uint8_t set[THEME_DEPTHS][ROLE_COUNT]; /* the theme gave this look (else it is derived) */
 };
 
 static const char *const theme_color_names[] = {"black", "red",     "green", "yellow",
@@ -86,7 +92,8 @@ theme_notice(char **notices, const char *fmt, ...)
 
 /* One "role = fg [bg] [attr...]" line; the role keeps its look when anything is wrong. */
 static void
-theme_parse_line(theme *t, char *line, const char *where, int lineno, char **notices)
+theme_parse_line(theme *t, char *line, const char *where, int lineno, uint8_t *given,
+                 char **notices)
 {
     char *words[8];
     int n = 0;
@@ -95,10 +102,18 @@ theme_parse_line(theme *t, char *line, const char *where, int lineno, char **not
         words[n++] = w;
     if (n == 0 || words[0][0] == '#')
         return;
-    int r = -1;
-    for (int i = 0; i < ROLE_COUNT; i++)
-        if (strcmp(words[0], theme_role_keys[i]) == 0)
-            r = i;
+    /* "notice", "notice.8" or "notice.mono" */
+    int r = -1, depth = THEME_FULL;
+    for (int i = 0; i < ROLE_COUNT && r < 0; i++) {
+        size_t klen = strlen(theme_role_keys[i]);
+        if (strncmp(words[0], theme_role_keys[i], klen) != 0)
+            continue;
+        for (int d = 0; d < THEME_DEPTHS && r < 0; d++)
+            if (strcmp(words[0] + klen, theme_depth_suffix[d]) == 0) {
+                r = i;
+                depth = d;
+            }
+    }
     if (r < 0) {
         theme_notice(notices, "%s:%d: unknown role \"%s\"", where, lineno, words[0]);
         return;
@@ -125,13 +140,20 @@ theme_parse_line(theme *t, char *line, const char *where, int lineno, char **not
         theme_notice(notices, "%s:%d: %s: no color given", where, lineno, words[0]);
         return;
     }
-    t->styles[r] = st;
+    t->styles[depth][r] = st;
+    t->set[depth][r] = 1;
+    given[depth * ROLE_COUNT + r] = 1;
+    /* a new main look replaces the 8-color and monochrome looks of an earlier theme */
+    for (int d = THEME_8; d < THEME_DEPTHS && depth == THEME_FULL; d++)
+        if (!given[d * ROLE_COUNT + r])
+            t->set[d][r] = 0;
 }
 
 void
 theme_parse(theme *t, const char *text, const char *where, char **notices)
 {
     char *copy = xstrdup(text);
+    uint8_t given[THEME_DEPTHS * ROLE_COUNT] = {0}; /* looks this text set */
     int lineno = 0;
     for (char *line = copy, *next; line != NULL; line = next) {
         next = strchr(line, '\n');
@@ -141,7 +163,7 @@ theme_parse(theme *t, const char *text, const char *where, char **notices)
         char *hash = strchr(line, '#');
         if (hash != NULL)
             *hash = '\0';
-        theme_parse_line(t, line, where, lineno, notices);
+        theme_parse_line(t, line, where, lineno, given, notices);
     }
     free(copy);
 }
@@ -150,8 +172,9 @@ theme *
 theme_default_new(void)
 {
     theme *t = xcalloc(1, sizeof *t);
-    for (int i = 0; i < ROLE_COUNT; i++)
-        t->styles[i] = (theme_style){-1, -1, 0};
+    for (int d = 0; d < THEME_DEPTHS; d++)
+        for (int i = 0; i < ROLE_COUNT; i++)
+            t->styles[d][i] = (theme_style){-1, -1, 0};
     theme_parse(t, theme_default_text, "default.theme", NULL);
     t->name = xstrdup("default");
     return t;
@@ -190,7 +213,17 @@ theme_load_new(const char *name, char **notices, char **cause)
         if (dirs[i] == NULL)
             continue;
         char *path = xasprintf("%s/%s.theme", dirs[i], name);
-        FILE *f = fopen(path, "r");
+        char *why = NULL;
+        FILE *f = regfile_fopen(path, "theme", &why);
+        if (f == NULL && errno != ENOENT) {
+            /* there, but a FIFO, a device or unreadable: say so rather than fall back */
+            log_cause(cause, "%s", why);
+            free(why);
+            free(path);
+            free(user);
+            return NULL;
+        }
+        free(why);
         if (f != NULL) {
             size_t cap = 4096, len = 0, got;
             char *text = xmalloc(cap);
@@ -239,7 +272,52 @@ theme_name(const theme *t)
 const theme_style *
 theme_style_borrow(const theme *t, role r)
 {
-    return &t->styles[r];
+    return &t->styles[THEME_FULL][r];
+}
+
+int
+theme_color_fold(int c, int colors)
+{
+    if (c < 0 || colors < 8)
+        return -1;
+    if (c < colors)
+        return c;
+    if (c < 16)
+        return c - 8;
+    /* the 6x6x6 cube and the grey ramp, folded onto the basic colors by channel */
+    int r, g, b;
+    if (c >= 232) {
+        r = g = b = (c - 232) * 10 + 8;
+    } else {
+        c -= 16;
+        r = (c / 36) * 51;
+        g = (c / 6 % 6) * 51;
+        b = (c % 6) * 51;
+    }
+    return (r > 127) | (g > 127) << 1 | (b > 127) << 2;
+}
+
+theme_style
+theme_style_for(const theme *t, role r, int colors)
+{
+    int depth = colors >= 16 ? THEME_FULL : colors >= 8 ? THEME_8 : THEME_MONO;
+    theme_style st = t->set[depth][r] ? t->styles[depth][r] : t->styles[THEME_FULL][r];
+    if (depth == THEME_MONO) {
+        /* no colors: the theme's monochrome look, else the attributes alone */
+        st.fg = st.bg = -1;
+        return st;
+    }
+    st.fg = (int16_t)theme_color_fold(st.fg, colors);
+    st.bg = (int16_t)theme_color_fold(st.bg, colors);
+    /*
+     * What folding can make invisible: black text on the terminal's background (bright-black
+     * is black on 8 colors), or text in its background's color. It becomes default text, dim.
+     */
+    if ((st.fg == 0 && st.bg < 0) || (st.fg >= 0 && st.fg == st.bg)) {
+        st.fg = -1;
+        st.attr |= CELL_DIM;
+    }
+    return st;
 }
 
 static int

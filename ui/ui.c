@@ -62,6 +62,7 @@ ui_status(ui *u, int error, const char *fmt, ...)
     va_end(ap);
     free(u->status);
     u->status = text;
+    u->statuses++;
     u->status_error = error;
     u->status_until_done = 0;
     u->dirty = 1;
@@ -92,6 +93,7 @@ ui_post(ui *u, const char *line, const char *text, int confirmed, int message)
     ui_posted *p = &u->posted[u->nposted++];
     p->text = message ? xstrdup(text != NULL ? text : line) : NULL;
     p->line = message ? NULL : xstrdup(line);
+    p->status_at = u->statuses;
     if (u->nposted == 1)
         u->job_start = ui_now_ms();
     worker_post(u->work, &job);

@@ -162,10 +162,9 @@ uicmd_enter(ui *u)
     if (call.entry != NULL && call.entry->front) {
         uicmd_take(u);
         uicmd_run_front(u, &call);
-    } else if (u->reply_entry >= 0) {
-        /* while a reply streams the line stays in the editor (other jobs are quick: it queues) */
-        ui_status(u, 1, "%s: wait for the reply, or Ctrl-C to stop it",
-                  call.entry != NULL ? call.entry->name : "a reply is on its way");
+    } else if (u->reply_entry >= 0 && call.entry == NULL) {
+        /* a message waits in the editor while a reply streams; a command queues behind it */
+        ui_status(u, 1, "a reply is on its way: wait for it, or Ctrl-C to stop it");
     } else if (call.entry == NULL && *call.args == '\0' &&
                (u->snap == NULL || u->snap->doc.nstaged == 0)) {
         /* an empty line sends nothing */

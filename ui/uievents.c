@@ -169,9 +169,11 @@ uievents_done(ui *u, worker_event *ev)
 {
     uievents_take_snapshot(u, ev);
     char *text = NULL, *line = NULL;
+    unsigned status_at = u->statuses;
     if (u->nposted > 0) {
         text = u->posted[0].text;
         line = u->posted[0].line;
+        status_at = u->posted[0].status_at;
         memmove(u->posted, u->posted + 1, (size_t)(u->nposted - 1) * sizeof *u->posted);
         u->nposted--;
         u->job_start = ui_now_ms();
@@ -196,7 +198,8 @@ uievents_done(ui *u, worker_event *ev)
         ui_status(u, 1, "%s (Enter sends, Esc goes back)", ev->text);
     } else if (ev->rc != 0) {
         ui_status(u, 1, "%s", ev->text != NULL ? ev->text : "failed");
-    } else if (line != NULL) {
+    } else if (line != NULL && status_at == u->statuses) {
+        /* only when nothing was said since the line was posted: a later message stays */
         uievents_command_done(u, line);
     }
     free(text);

@@ -41,6 +41,7 @@ typedef struct {
 typedef struct {
     char *text; /* a message: back into the editor when it is refused */
     char *line; /* a command: for the status line when it is done */
+    unsigned status_at; /* ui.statuses when it was posted */
 } ui_posted;
 
 /* A picture decoded for display, by content. */
@@ -78,6 +79,7 @@ typedef struct {
     double job_start;
 
     char *status;        /* a message for the status line, until the next key */
+    unsigned statuses;   /* messages shown so far: a later one is not replaced by an earlier job's */
     int status_error;
     int status_until_done; /* the message lasts only until the job ends ("stopping...") */
 

@@ -107,6 +107,8 @@ engine_free(engine *e)
     free(e->seen);
     free(e->prompt_logits->host);
     free(e->prompt_logits);
+    free(e->allowed);
+    free(e->allowed_logits);
     if (e->own_ck)
         checkpoint_free(&e->ck);
     weights_free(e->files);
@@ -271,6 +273,31 @@ void
 engine_set_rng_state(engine *e, uint64_t state)
 {
     *sampler_rng_borrow(e->samp) = state;
+}
+
+void
+engine_set_words(engine *e, const char *const *words, size_t n)
+{
+    size_t vocab = (size_t)e->cfg.vocab;
+    if (e->allowed == NULL) {
+        e->allowed = xcalloc(vocab, 1);
+        e->allowed_logits = xcalloc(vocab, sizeof(float));
+    }
+    memset(e->allowed, 0, vocab);
+    static const char *const marks[] = {".", ","};
+    for (size_t i = 0; i < n + 2; i++) {
+        char *text = i < n ? xasprintf(" %s", words[i]) : xstrdup(marks[i - n]);
+        int32_t *ids = NULL;
+        size_t nids = 0;
+        tokenizer_encode(e->tok, text, strlen(text), &ids, &nids);
+        if (nids == 1 && ids[0] >= 0 && (size_t)ids[0] < vocab)
+            e->allowed[ids[0]] = 1;
+        free(ids);
+        free(text);
+    }
+    e->allowed[e->cfg.eos_id] = 1;
+    if ((size_t)ENGINE_ENDOFTEXT < vocab)
+        e->allowed[ENGINE_ENDOFTEXT] = 1;
 }
 
 const sampler_params *

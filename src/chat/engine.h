@@ -183,6 +183,11 @@ uint64_t engine_rng_state(const engine *e);
 void engine_set_rng_state(engine *e, uint64_t state);
 /* Borrow the sampling parameters. */
 const sampler_params *engine_sampling_borrow(const engine *e);
+/*
+ * From now on, sample replies only among the tokens of these words (each as one token after a
+ * space; others are skipped), ".", "," and the ends of a reply: the demo model's plain words.
+ */
+void engine_set_words(engine *e, const char *const *words, size_t n);
 /* Encode slot's image now (vision tower + projector) into out (patches, hidden) host floats. */
 void engine_image_features(engine *e, int slot, float *vision, float *projected);
 

@@ -54,6 +54,8 @@ struct engine {
     long positions_run;
     int regen_ok;          /* prompt_logits belong to the last turn's prompt */
     int stale;             /* conv is not in the cache yet (a loaded session) */
+    uint8_t *allowed;      /* (vocab) ids replies may use; NULL: all */
+    float *allowed_logits; /* (vocab) host copy of the logits being masked */
     engine_progress_fn progress;
     void *progress_ctx;
 };

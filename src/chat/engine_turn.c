@@ -162,6 +162,18 @@ engine_last_turn(const engine *e)
     return n > 0 ? chat_turn_borrow(e->conv, n - 1) : NULL;
 }
 
+/* Sample among the allowed ids: the others get a logit so low that their weight is zero. */
+static int32_t
+engine_sample_allowed(engine *e)
+{
+    int n = e->cfg.vocab;
+    e->be->ops->buf_download(e->be, e->allowed_logits, e->logits, (size_t)n);
+    for (int i = 0; i < n; i++)
+        if (!e->allowed[i])
+            e->allowed_logits[i] = -1e30f;
+    return sampler_sample(e->samp, e->allowed_logits, n, e->seen, e->nseen);
+}
+
 /*
  * Sample up to max_tokens ids from e->logits (the prompt's last position), running each through the
  * model before the next; the ids go to the last turn's reply.
@@ -198,8 +210,10 @@ engine_generate(engine *e, int max_tokens, engine_token_fn fn, void *fn_ctx,
             engine_feed_flush(&feed, 1);
         }
         int32_t id =
-            e->be->ops->sample(e->be, e->logits, e->cfg.vocab, sampler_params_borrow(e->samp),
-                               sampler_rng_borrow(e->samp), e->seen, e->nseen);
+            e->allowed != NULL
+                ? engine_sample_allowed(e)
+                : e->be->ops->sample(e->be, e->logits, e->cfg.vocab, sampler_params_borrow(e->samp),
+                                     sampler_rng_borrow(e->samp), e->seen, e->nseen);
         if (step == 0)
             tfirst = engine_now_ms();
         st->generated++;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "regfile.h"
 #include "sessionstore.h"
 #include "xmalloc.h"
 
@@ -117,22 +118,17 @@ sessionstore_read(const char *path, size_t max, char **data, size_t *len, char *
     struct stat st;
     *data = NULL;
     *len = 0;
-    /* stat first: a FIFO or a device is refused without being opened */
-    if (stat(path, &st) != 0)
-        return log_cause(cause, "%s: %s", path, strerror(errno));
-    if (S_ISDIR(st.st_mode))
-        return log_cause(cause, "%s: is a folder, not a file", path);
-    if (!S_ISREG(st.st_mode))
-        return log_cause(cause, "%s: not a regular file", path);
-    if ((size_t)st.st_size > max)
-        return log_cause(cause, "%s: %.1f MB, more than the %.0f MB such a file may be", path,
-                         st.st_size / 1048576.0, max / 1048576.0);
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    /* the shared check: a FIFO, a device or a folder is refused without being opened */
+    int fd = regfile_open(path, NULL, cause);
     if (fd < 0)
-        return log_cause(cause, "%s: %s", path, strerror(errno));
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
+        return -1;
+    if (fstat(fd, &st) != 0 || (size_t)st.st_size > max) {
+        int too_big = (size_t)st.st_size > max;
         close(fd);
-        return log_cause(cause, "%s: changed while it was read", path);
+        if (too_big)
+            return log_cause(cause, "%s: %.1f MB, more than the %.0f MB such a file may be", path,
+                             st.st_size / 1048576.0, max / 1048576.0);
+        return log_cause(cause, "%s: %s", path, strerror(errno));
     }
     size_t want = (size_t)st.st_size, got = 0;
     char *buf = xmalloc(want + 1);

@@ -30,7 +30,7 @@ int sessionstore_mkdirs(const char *folder, char **cause);
 int sessionstore_write_atomic(const char *path, const void *data, size_t len, char **cause);
 /*
  * Read a whole regular file of at most max bytes (others are refused without being opened:
- * FIFOs, devices, folders). -1 with *cause naming path.
+ * FIFOs, devices, folders; regfile.h). -1 with *cause naming path.
  */
 int sessionstore_read(const char *path, size_t max, char **data, size_t *len, char **cause);
 /* The store's file for an image's SHA-256 (new string). */

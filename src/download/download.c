@@ -20,6 +20,7 @@
 #include "download.h"
 #include "log.h"
 #include "modelstore.h"
+#include "regfile.h"
 #include "xmalloc.h"
 
 /*
@@ -765,17 +766,61 @@ out:
     return rc;
 }
 
-download_plan *
-download_plan_new(const char *id, const char *rev, volatile int *cancel, char **cause)
+/* libcurl's one-time set-up; -1 with *cause when it fails. */
+static int
+download_global_init(char **cause)
 {
     static int initialized;
     if (!initialized) {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
-            log_cause(cause, "libcurl failed to initialise");
-            return NULL;
-        }
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+            return log_cause(cause, "libcurl failed to initialise");
         initialized = 1;
     }
+    return 0;
+}
+
+/* HF_ENDPOINT without trailing slashes, or the hub's address. New string. */
+static char *
+download_endpoint_new(void)
+{
+    const char *endpoint = download_env("HF_ENDPOINT");
+    char *e = xstrdup(endpoint != NULL ? endpoint : DOWNLOAD_DEFAULT_ENDPOINT);
+    for (size_t n = strlen(e); n > 0 && e[n - 1] == '/'; n--)
+        e[n - 1] = '\0';
+    return e;
+}
+
+int
+download_hub_probe(int timeout_ms, char **cause)
+{
+    if (download_global_init(cause) != 0)
+        return -1;
+    CURL *c = curl_easy_init();
+    if (c == NULL)
+        return log_cause(cause, "libcurl failed to initialise");
+    char *endpoint = download_endpoint_new();
+    char errbuf[CURL_ERROR_SIZE] = "";
+    /* name lookup, connection and TLS handshake, then nothing: the question is only "reachable?" */
+    curl_easy_setopt(c, CURLOPT_URL, endpoint);
+    curl_easy_setopt(c, CURLOPT_CONNECT_ONLY, 1L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+    CURLcode rc = curl_easy_perform(c);
+    if (rc != CURLE_OK)
+        log_cause(cause, "%s cannot be reached: %s", endpoint,
+                  errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc));
+    curl_easy_cleanup(c);
+    free(endpoint);
+    return rc == CURLE_OK ? 0 : -1;
+}
+
+download_plan *
+download_plan_new(const char *id, const char *rev, volatile int *cancel, char **cause)
+{
+    if (download_global_init(cause) != 0)
+        return NULL;
     download_plan *p = xcalloc(1, sizeof *p);
     p->curl = curl_easy_init();
     if (p->curl == NULL) {
@@ -783,10 +828,7 @@ download_plan_new(const char *id, const char *rev, volatile int *cancel, char **
         log_cause(cause, "libcurl failed to initialise");
         return NULL;
     }
-    const char *endpoint = download_env("HF_ENDPOINT");
-    p->endpoint = xstrdup(endpoint != NULL ? endpoint : DOWNLOAD_DEFAULT_ENDPOINT);
-    for (size_t n = strlen(p->endpoint); n > 0 && p->endpoint[n - 1] == '/'; n--)
-        p->endpoint[n - 1] = '\0';
+    p->endpoint = download_endpoint_new();
     p->id = xstrdup(id);
     p->rev = xstrdup(rev);
     p->cancel = cancel;
@@ -936,7 +978,7 @@ download_check_existing(download_xfer *x, const download_file *f, const char *pa
                          (uint64_t)st.st_size, f->size);
         return 0;
     }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = regfile_open(path, NULL, NULL);
     if (fd < 0) {
         *why = xasprintf("it cannot be read (%s)", strerror(errno));
         return 0;

@@ -59,6 +59,11 @@ int download_plan_run(download_plan *p, const char *dir, download_progress_fn fn
                       char **cause);
 /* Free the plan. */
 void download_plan_free(download_plan *p);
+/*
+ * Whether the hub (HF_ENDPOINT) answers a connection within timeout_ms: 0, or -1 with *cause
+ * "ENDPOINT cannot be reached: REASON". One try, no retries: for a quick answer when offline.
+ */
+int download_hub_probe(int timeout_ms, char **cause);
 /* Format a byte count for people ("6.4 GB", decimal units as the hub shows them) into buf. */
 const char *download_format_bytes(char *buf, size_t cap, uint64_t bytes);
 

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,14 @@
 #include "modelsetup.h"
 #include "modelstore.h"
 #include "progressbar.h"
+#include "safetext.h"
 #include "xmalloc.h"
+
+/*
+ * How long the lookup waits for the hub before saying it is offline: with the program's start-up
+ * (loading the CUDA libraries takes about a second) the answer comes within 5 s.
+ */
+#define MODELSETUP_PROBE_MS 3000
 
 /* The command that downloads id@rev, as the user would type it. */
 static char *
@@ -61,7 +69,9 @@ modelsetup_ask(const char *question, volatile int *cancel)
     size_t len = 0;
     ssize_t n;
     char c;
-    fprintf(stderr, "imp-chat: %s [y/N] ", question);
+    char *safe = safetext_new(question, strlen(question), 0); /* it names a folder */
+    fprintf(stderr, "imp-chat: %s [y/N] ", safe);
+    free(safe);
     fflush(stderr);
     sigaction(SIGINT, NULL, &old);
     now = old;
@@ -118,9 +128,20 @@ modelsetup_model_dir(const modelsetup_options *o, modelstore_source *source, cha
     if (!o->yes && !(isatty(STDIN_FILENO) && isatty(STDERR_FILENO))) {
         char *cache = modelstore_hf_cache();
         log_cause(cause, "%s is not in the Hugging Face cache (%s) or in imp-chat's store (%s): "
-                  "download it with `%s` (or add --yes to this command), or give a model folder "
-                  "with -m DIR", what, cache, dest, cmd);
+                  "download it with `%s` (or add --yes to this command), give a model folder "
+                  "with -m DIR, or try the chat on a tiny offline model with --demo", what, cache,
+                  dest, cmd);
         free(cache);
+        goto out;
+    }
+    /* offline, the plan's retries would take half a minute: one quick try says so at once */
+    char *why = NULL;
+    if (download_hub_probe(MODELSETUP_PROBE_MS, &why) != 0) {
+        log_cause(cause, "%s is not on this machine, and the hub %s. Without a network, `imp-chat "
+                  "--demo` shows the chat on a tiny model shipped with imp-chat, and `imp-chat -m "
+                  "DIR` uses a model folder copied here (on a slow network, `imp-chat --download` "
+                  "waits longer and retries)", what, why);
+        free(why);
         goto out;
     }
     if ((plan = download_plan_new(res.id, res.rev, o->cancel, cause)) == NULL)
@@ -222,6 +243,23 @@ modelsetup_label(modelstore_source source)
     return "?";
 }
 
+/* One line of --list-models: places and reasons are paths and outside text, so escaped. */
+static void
+modelsetup_list_line(FILE *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+modelsetup_list_line(FILE *out, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *line = xvasprintf(fmt, ap);
+    va_end(ap);
+    char *safe = safetext_new(line, strlen(line), 0);
+    fprintf(out, "%s\n", safe);
+    free(safe);
+    free(line);
+}
+
 void
 modelsetup_list(FILE *out, const char *model, const char *config_model)
 {
@@ -235,17 +273,17 @@ modelsetup_list(FILE *out, const char *model, const char *config_model)
         const modelstore_entry *e = &entries[i];
         int in_use = rc == 0 && res.dir != NULL && e->dir != NULL && strcmp(e->dir, res.dir) == 0;
         if (e->place == NULL)
-            fprintf(out, "%-15s %s\n", modelsetup_label(e->source), e->status);
+            modelsetup_list_line(out, "%-15s %s", modelsetup_label(e->source), e->status);
         else
-            fprintf(out, "%-15s %s: %s%s\n", modelsetup_label(e->source), e->place, e->status,
-                    in_use ? " [in use]" : "");
+            modelsetup_list_line(out, "%-15s %s: %s%s", modelsetup_label(e->source), e->place,
+                                 e->status, in_use ? " [in use]" : "");
     }
     if (rc != 0) {
-        fprintf(out, "no model: %s\n", cause);
+        modelsetup_list_line(out, "no model: %s", cause);
         free(cause);
     } else if (res.dir == NULL) {
         char *cmd = modelsetup_command(res.id, res.rev);
-        fprintf(out, "no complete copy of %s: `%s` downloads it\n", res.id, cmd);
+        modelsetup_list_line(out, "no complete copy of %s: `%s` downloads it", res.id, cmd);
         free(cmd);
     }
     if (rc == 0)

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "datadir.h"
 #include "modelstore.h"
+#include "regfile.h"
 #include "xmalloc.h"
 
 /* The folder name of the default model in the store (the short name people expect). */
@@ -147,7 +148,13 @@ static void
 modelstore_need_shards(const char *dir, const char *index_path, char **problems)
 {
     json_error_t err;
-    json_t *root = json_load_file(index_path, 0, &err);
+    FILE *f = regfile_fopen(index_path, NULL, NULL);
+    if (f == NULL) {
+        modelstore_append(problems, "model.safetensors.index.json is not a readable file");
+        return;
+    }
+    json_t *root = json_loadf(f, 0, &err);
+    fclose(f);
     json_t *map = root != NULL ? json_object_get(root, "weight_map") : NULL;
     if (root == NULL) {
         modelstore_append(problems, "model.safetensors.index.json: invalid JSON (line %d: %s)",
@@ -295,7 +302,7 @@ static char *
 modelstore_hf_ref(const char *repo, const char *rev)
 {
     char *path = xasprintf("%s/refs/%s", repo, rev);
-    FILE *f = fopen(path, "r");
+    FILE *f = regfile_fopen(path, NULL, NULL);
     char buf[64] = "";
     free(path);
     if (f == NULL)

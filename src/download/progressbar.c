@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "progressbar.h"
+#include "safetext.h"
 #include "xmalloc.h"
 
 /* Redraw at most this often (seconds), and measure the speed over at least this long. */
@@ -85,10 +86,13 @@ progressbar_draw(progressbar *b)
     int cols = progressbar_columns(b);
     int pct = p->total_size > 0 ? (int)(p->total_done * 100 / p->total_size) : 100;
 
-    if (strlen(p->name) > PROGRESSBAR_NAME)
-        snprintf(name, sizeof name, "%.*s...", PROGRESSBAR_NAME - 3, p->name);
+    /* a file name from the hub: escaped, then cut (an escape may be cut, never sent) */
+    char *safe = safetext_new(p->name, strlen(p->name), 0);
+    if (strlen(safe) > PROGRESSBAR_NAME)
+        snprintf(name, sizeof name, "%.*s...", PROGRESSBAR_NAME - 3, safe);
     else
-        snprintf(name, sizeof name, "%s", p->name);
+        snprintf(name, sizeof name, "%s", safe);
+    free(safe);
     download_format_bytes(done, sizeof done, p->total_done);
     download_format_bytes(total, sizeof total, p->total_size);
     if (p->event == DOWNLOAD_CHECK) {
@@ -141,12 +145,14 @@ progressbar_sample(progressbar *b, const download_progress *p)
     b->sample_bytes = p->total_done;
 }
 
-/* A permanent line (above the bar on a terminal). */
+/* A permanent line (above the bar on a terminal); file names from the hub are escaped. */
 static void
 progressbar_line(progressbar *b, const char *text)
 {
+    char *safe = safetext_new(text, strlen(text), 0);
     progressbar_erase(b);
-    fprintf(b->f, "imp-chat: %s\n", text);
+    fprintf(b->f, "imp-chat: %s\n", safe);
+    free(safe);
     fflush(b->f);
 }
 

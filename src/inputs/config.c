@@ -10,6 +10,7 @@
 
 #include "log.h"
 #include "model_config.h"
+#include "regfile.h"
 #include "xmalloc.h"
 
 /* Where a key lives, for messages: the file and, for nested keys, the parent object's name. */
@@ -310,9 +311,8 @@ int
 config_load(imp_config *cfg, const char *dir, char **cause)
 {
     char *path = xasprintf("%s/config.json", dir);
-    FILE *fp = fopen(path, "r");
+    FILE *fp = regfile_fopen(path, NULL, cause);
     if (fp == NULL) {
-        log_cause(cause, "%s: %s", path, strerror(errno));
         free(path);
         return -1;
     }

@@ -15,6 +15,7 @@
 
 #include "image.h"
 #include "log.h"
+#include "regfile.h"
 #include "xmalloc.h"
 
 /*
@@ -218,26 +219,14 @@ image_load(image_rgb *img, const char *path, char **cause)
     img->width = img->height = 0;
     img->rgb = NULL;
 
-    /* stat first so devices and FIFOs are refused without being opened at all. */
-    if (stat(path, &st) != 0)
-        return log_cause(cause, "%s: %s", path, strerror(errno));
-    if (S_ISDIR(st.st_mode))
-        return log_cause(cause, "%s: is a directory, not an image file", path);
-    if (!S_ISREG(st.st_mode))
-        return log_cause(cause, "%s: not a regular file", path);
-
-    /* O_NONBLOCK so a file swapped for a FIFO after the stat cannot hang the open. */
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    /* devices, FIFOs and folders are refused without being opened for reading */
+    fd = regfile_open(path, NULL, cause);
     if (fd < 0)
-        return log_cause(cause, "%s: %s", path, strerror(errno));
+        return -1;
     if (fstat(fd, &st) != 0) {
         int e = errno;
         close(fd);
         return log_cause(cause, "%s: %s", path, strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return log_cause(cause, "%s: not a regular file", path);
     }
     if (st.st_size == 0) {
         close(fd);

@@ -11,6 +11,7 @@
 #include <pcre2.h>
 
 #include "log.h"
+#include "regfile.h"
 #include "tokenizer.h"
 #include "xmalloc.h"
 
@@ -196,13 +197,11 @@ tokenizer_utf8_put(char *out, uint32_t cp)
 static char *
 tokenizer_slurp(const char *path, size_t *len, char **cause)
 {
-    FILE *f = fopen(path, "rb");
+    FILE *f = regfile_fopen(path, NULL, cause);
     size_t cap = 1 << 16, n = 0, got;
     char *buf;
-    if (f == NULL) {
-        log_cause(cause, "%s: %s", path, strerror(errno));
+    if (f == NULL)
         return NULL;
-    }
     buf = xmalloc(cap + 1);
     while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
         n += got;

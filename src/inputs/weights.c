@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "log.h"
+#include "regfile.h"
 #include "weights.h"
 #include "xmalloc.h"
 
@@ -221,22 +222,14 @@ static int
 weights_load_file(weights *w, const char *dir, const char *name, int from_index, char **cause)
 {
     char *path = xasprintf("%s/%s", dir, name);
-    const char *why = from_index ? " (named in " WEIGHTS_INDEX_NAME ")" : "";
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = regfile_open(path, from_index ? "named in " WEIGHTS_INDEX_NAME : NULL, cause);
     if (fd < 0) {
-        log_cause(cause, "%s: %s%s", path, strerror(errno), why);
         free(path);
         return -1;
     }
     struct stat st;
     if (fstat(fd, &st) != 0) {
         log_cause(cause, "%s: %s", path, strerror(errno));
-        close(fd);
-        free(path);
-        return -1;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        log_cause(cause, "%s: not a regular file%s", path, why);
         close(fd);
         free(path);
         return -1;
@@ -348,9 +341,9 @@ weights_strcmp_ptr(const void *a, const void *b)
 static int
 weights_load_index(weights *w, const char *dir, const char *index_path, char **cause)
 {
-    FILE *fp = fopen(index_path, "r");
+    FILE *fp = regfile_fopen(index_path, NULL, cause);
     if (fp == NULL)
-        return log_cause(cause, "%s: %s", index_path, strerror(errno));
+        return -1;
     json_error_t jerr;
     json_t *root = json_loadf(fp, JSON_REJECT_DUPLICATES, &jerr);
     fclose(fp);

@@ -1,0 +1,52 @@
+# The chat in a private, detached tmux server of fixed size, for the screen tests (after lib.sh).
+# start ARGS... runs imp-chat on the tiny model in a TEST_COLS x TEST_ROWS window (default 100x30)
+# with TERM=$TEST_TERM (default tmux-256color) and NO_COLOR=$TEST_NO_COLOR; the pane stays after
+# the program exits ("EXITED:STATUS" shows), and $WORK/stty.after holds the terminal modes then.
+
+command -v tmux >/dev/null 2>&1 || { echo "tmux is not installed: skipped"; exit 77; }
+
+SOCK="$WORK/tmux.sock"
+tm() { tmux -S "$SOCK" -f /dev/null "$@"; }
+trap 'tm kill-server 2>/dev/null; rm -rf "$WORK"' EXIT
+
+start() {
+    tm kill-server 2>/dev/null
+    rm -f "$WORK/stty.after"
+    sleep 0.2
+    cat >"$WORK/run.sh" <<EOS
+#!/bin/sh
+# tmux sets TERM from its default-terminal option; the test chooses it here
+TERM=\${TEST_TERM:-tmux-256color}; export TERM
+[ -n "\$TEST_NO_COLOR" ] && { NO_COLOR=\$TEST_NO_COLOR; export NO_COLOR; }
+"$IMP_CHAT" -m "$MODEL" --backend cpu --threads 1 --image-mode symbols "\$@" 2>"$WORK/stderr"
+echo "EXITED:\$?"
+stty -a >"$WORK/stty.after" 2>&1
+sleep 60
+EOS
+    chmod +x "$WORK/run.sh"
+    tm new-session -d -x "${TEST_COLS:-100}" -y "${TEST_ROWS:-30}" \
+        -e TEST_TERM="${TEST_TERM:-tmux-256color}" -e TEST_NO_COLOR="${TEST_NO_COLOR:-}" \
+        -e LANG=C.UTF-8 -e LC_ALL=C.UTF-8 -e XDG_CONFIG_HOME="$WORK/config" "$WORK/run.sh" "$@"
+}
+
+screen() { tm capture-pane -p -t 0; }
+
+# wait_for TEXT [SECONDS]: poll the screen until TEXT shows; 1 on time-out (screen in $WORK/screen).
+wait_for() {
+    i=0
+    limit=$(( ${2:-20} * 10 ))
+    while [ $i -lt $limit ]; do
+        screen >"$WORK/screen" 2>/dev/null
+        grep -qF -- "$1" "$WORK/screen" && return 0
+        sleep 0.1
+        i=$((i + 1))
+    done
+    echo "--- screen while waiting for: $1" >&2
+    cat "$WORK/screen" >&2
+    return 1
+}
+
+# joined: the last screen as one line, so text that wrapped (long paths) can be matched
+joined() { tr '\n' ' ' <"$WORK/screen" | tr -s ' '; }
+
+type_line() { tm send-keys -t 0 -l -- "$1"; tm send-keys -t 0 Enter; }
