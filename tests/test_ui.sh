@@ -165,7 +165,7 @@ wait_for "EXITED:0"
 # --- SIGTERM (and SIGHUP) leave cleanly with the terminal restored
 start
 wait_for "F1 help"
-pid=$(pgrep -n -f -- "--image-mode symbols")
+pid=$(pgrep -n -P "$(pgrep -n -f "$WORK/run.sh")" -f -- "--image-mode symbols") # this test's
 [ -n "$pid" ] && kill -TERM "$pid"
 wait_for "EXITED:143"; ok $? "SIGTERM exits with status 143"
 [ "$(tm display -p -t 0 '#{alternate_on}')" = "0" ]; ok $? "after SIGTERM the alternate screen is left"
@@ -173,7 +173,7 @@ wait_for "EXITED:143"; ok $? "SIGTERM exits with status 143"
 # --- a crash signal: the handler restores the terminal, then the signal ends the program
 start
 wait_for "F1 help"
-pid=$(pgrep -n -f -- "--image-mode symbols")
+pid=$(pgrep -n -P "$(pgrep -n -f "$WORK/run.sh")" -f -- "--image-mode symbols") # this test's
 [ -n "$pid" ] && kill -SEGV "$pid"
 wait_for "EXITED:139"; ok $? "SIGSEGV ends the program with its signal"
 [ "$(tm display -p -t 0 '#{alternate_on}')" = "0" ]; ok $? "after SIGSEGV the alternate screen is left"
