@@ -36,6 +36,12 @@ grep -q '^No images yet' "$WORK/out"; ok $? "/images with none"
 grep -q '^themes: .*default' "$WORK/out"; ok $? "/theme lists the themes"
 [ "$(grep -c . "$WORK/out")" -ge 10 ]; ok $? "/copy writes the last reply to stdout in a script"
 
+# --- /quit ends the script there; /system TEXT starts over with the new prompt
+chat 'Hello there\n/quit\nWhat next?\n' --no-autosave
+[ "$rc" -eq 0 ] && [ "$(cat "$WORK/out")" = "$(sed -n 1p "$WORK/ref")" ]; ok $? "/quit: the lines after it do not run"
+chat 'Hello there\n/system Be terse.\n/system\n/images\n' --no-autosave
+[ "$(line 2)" = "Be terse." ]; ok $? "/system TEXT replaces the prompt (/system shows it)"
+
 # --- /show with no images, unknown commands, arguments where none are taken
 chat '/show 1\n/undo now\n/bogus\n/drop 1\n/retry\n/undo\n/edit x\n/export x.md\n' --no-autosave
 [ "$rc" -eq 1 ] && [ ! -s "$WORK/out" ]; ok $? "failing commands: status 1, nothing on stdout"

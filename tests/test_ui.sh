@@ -9,6 +9,10 @@
 XDG_DATA_HOME="$WORK/data" XDG_STATE_HOME="$WORK/state"
 export XDG_DATA_HOME XDG_STATE_HOME
 
+# chat_pid: the process id of this test's imp-chat (the child of the pane's shell; make check runs
+# other screen tests at the same time)
+chat_pid() { pgrep -n -P "$(tm display -p -t 0 '#{pane_pid}')" -f -- "--image-mode symbols"; }
+
 # wait_status TEXT [SECONDS]: poll until the status line (the last) shows TEXT.
 wait_status() {
     i=0
@@ -165,7 +169,7 @@ wait_for "EXITED:0"
 # --- SIGTERM (and SIGHUP) leave cleanly with the terminal restored
 start
 wait_for "F1 help"
-pid=$(pgrep -n -P "$(pgrep -n -f "$WORK/run.sh")" -f -- "--image-mode symbols") # this test's
+pid=$(chat_pid)
 [ -n "$pid" ] && kill -TERM "$pid"
 wait_for "EXITED:143"; ok $? "SIGTERM exits with status 143"
 [ "$(tm display -p -t 0 '#{alternate_on}')" = "0" ]; ok $? "after SIGTERM the alternate screen is left"
@@ -173,7 +177,7 @@ wait_for "EXITED:143"; ok $? "SIGTERM exits with status 143"
 # --- a crash signal: the handler restores the terminal, then the signal ends the program
 start
 wait_for "F1 help"
-pid=$(pgrep -n -P "$(pgrep -n -f "$WORK/run.sh")" -f -- "--image-mode symbols") # this test's
+pid=$(chat_pid)
 [ -n "$pid" ] && kill -SEGV "$pid"
 wait_for "EXITED:139"; ok $? "SIGSEGV ends the program with its signal"
 [ "$(tm display -p -t 0 '#{alternate_on}')" = "0" ]; ok $? "after SIGSEGV the alternate screen is left"
@@ -240,6 +244,36 @@ wait_for "> /quit"; ok $? "Up brings back the last line of the last run"
 tm send-keys -t 0 Up Up
 wait_for "> Edited question"; ok $? "and the message before it"
 tm send-keys -t 0 C-u
+type_line "/quit"
+wait_for "EXITED:0"
+
+# --- a killed chat loses at most the reply in progress; a hung-up one saves it as stopped
+start -n 200 --test-token-delay 300
+wait_for "F1 help"
+type_line "/clear"
+type_line "/set max-tokens 3"
+type_line "Kept question"
+wait_for "Kept question" && wait_status "F1 help"
+type_line "/set max-tokens 200"
+type_line "Interrupted question"
+wait_for "replying"
+pid=$(chat_pid)
+[ -n "$pid" ] && kill -KILL "$pid"
+wait_for "EXITED:137"; ok $? "SIGKILL in the middle of a reply"
+start --test-token-delay 300 --resume
+wait_for "loaded"
+grep -q "Kept question" "$WORK/screen" && ! grep -q "Interrupted question" "$WORK/screen"
+ok $? "after SIGKILL the finished exchanges are there, the reply in progress is lost"
+tm send-keys -t 0 -l "Hung-up question"
+tm send-keys -t 0 Enter
+wait_for "replying"
+sleep 1
+pid=$(chat_pid)
+[ -n "$pid" ] && kill -HUP "$pid"
+wait_for "EXITED:129"; ok $? "SIGHUP exits with status 129"
+start -n 4 --resume
+wait_for "loaded" && wait_for "Hung-up question"
+grep -q "stopped" "$WORK/screen"; ok $? "after SIGHUP the reply in progress is saved, marked stopped"
 type_line "/quit"
 wait_for "EXITED:0"
 
