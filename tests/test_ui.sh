@@ -148,10 +148,11 @@ wait_for "EXITED:0"; ok $? "Ctrl-D on an empty line quits"
 start --ctx 90
 wait_for "F1 help"
 type_line "/set max-tokens 0"
-type_line "First question, a long one with many words in it."
-type_line "Second one."
-type_line "Third."
-sleep 0.5
+# a message waits in the editor while a reply streams: each goes once the one before is done
+send_done() { type_line "$1"; wait_gone "> $1"; wait_status "F1 help"; }
+send_done "First question, a long one with many words in it."
+send_done "Second one."
+send_done "Third."
 type_line "Describe everything you saw so far in great detail, please, with colours, shapes, positions and anything else that stands out."
 wait_for "sending drops the oldest 1 exchange(s) (Enter sends"; ok $? "a message that does not fit asks first"
 tm send-keys -t 0 Enter

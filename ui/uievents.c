@@ -86,7 +86,8 @@ uievents_mark_dropped(ui *u)
 static void
 uievents_rebuild(ui *u)
 {
-    transcript_clear(u->tr);
+    /* what came before the first exchange (the welcome, start-up notices) stays */
+    transcript_truncate(u->tr, u->nturns > 0 ? u->turns[0].first_entry : transcript_count(u->tr));
     uievents_turns_free(u);
     u->reply_entry = -1;
     const sessiondoc *d = &u->snap->doc;
