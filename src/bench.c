@@ -19,6 +19,8 @@
 
 #include "backend.h"
 #include "checkpoint.h"
+#include "engine.h"
+#include "image.h"
 #include "log.h"
 #include "model_config.h"
 #include "numarg.h"
@@ -316,6 +318,53 @@ bench_lm_flop(const imp_config *c, int rows, int pos0)
 }
 
 /*
+ * Prefill and a follow-up through the engine, the path the chat's turns take: a prompt of one image
+ * (unless --skip-vision or too short) and random text ids, then 20 more ids with the cache kept.
+ */
+static void
+bench_turn(backend *be, const checkpoint *ck, const imp_config *cfg, const bench_options *bo)
+{
+    int positions = bo->prompt_positions, follow = 20;
+    int with_image = !bo->skip_vision && positions >= cfg->vis_patches + 21;
+    size_t ntext = (size_t)(with_image ? positions - cfg->vis_patches + 1 : positions);
+    engine *e = engine_new_parts(be, cfg, ck, NULL, positions + follow + 8, NULL);
+    int32_t *ids = xmalloc((ntext + (size_t)follow) * sizeof *ids);
+    uint64_t r = 17;
+    for (size_t i = 0; i < ntext + (size_t)follow; i++) {
+        r ^= r << 13;
+        r ^= r >> 7;
+        r ^= r << 17;
+        ids[i] = (int32_t)(r % 50000); /* plain text ids, below the added tokens */
+    }
+    int slot = -1;
+    if (with_image) {
+        image_rgb img = {cfg->vis_image, cfg->vis_image, xmalloc((size_t)cfg->vis_image * cfg->vis_image * 3)};
+        for (size_t i = 0; i < (size_t)img.width * img.height * 3; i++)
+            img.rgb[i] = (uint8_t)(i * 7 + i / 3);
+        slot = engine_image_add_rgb(e, &img, "synthetic");
+        image_free(&img);
+        ids[ntext > 32 ? 32 : 0] = cfg->image_token;
+    }
+    engine_stats st, fu;
+    char *cause = NULL;
+    if (engine_send_ids(e, ids, ntext, &slot, with_image, 1, NULL, NULL, NULL, &st, &cause) != 0 ||
+        engine_send_ids(e, ids + ntext, (size_t)follow, NULL, 0, 1, NULL, NULL, NULL, &fu, &cause) != 0)
+        fatal("the benchmark's turn was refused: %s", cause);
+    double flop = bench_lm_flop(cfg, st.new_positions, 0);
+    bench_head(be, "prefill");
+    printf(",\"positions\":%d,\"images\":%d,\"ms\":%.1f,\"tokens_per_s\":%.1f,"
+           "\"GFLOP_per_s\":%.1f,\"image_encode_ms\":%.1f,\"first_token_ms\":%.1f}\n",
+           st.new_positions, with_image, st.prefill_ms, st.new_positions / (st.prefill_ms / 1e3),
+           flop / (st.prefill_ms / 1e3) / 1e9, st.encode_ms, st.first_token_ms);
+    bench_head(be, "followup_first_token");
+    printf(",\"history\":%d,\"new_positions\":%d,\"ms\":%.1f}\n", fu.reused, fu.new_positions,
+           fu.first_token_ms);
+    fflush(stdout);
+    free(ids);
+    engine_free(e);
+}
+
+/*
  * Prefill, follow-up and decode; mem gets the most memory held (bytes), and the engine's part of
  * it: the peak before each decode depth, or the memory during its steps less the read buffer
  * timing them (the peak is started over once the buffer is gone).
@@ -324,39 +373,13 @@ static void
 bench_lm(backend *be, const checkpoint *ck, const imp_config *cfg, const bench_options *bo,
          double bandwidth, bench_memory *mem)
 {
+    if (!bo->skip_prefill)
+        bench_turn(be, ck, cfg, bo); /* first: its model is freed before the next one is made */
     phi2 *lm = phi2_new(be, ck, cfg);
     int ctx = cfg->context;
     backend_kv *kv = phi2_kv_new(lm, ctx);
     float *logits = xmalloc((size_t)cfg->vocab * sizeof(float));
     size_t d = (size_t)cfg->hidden;
-
-    if (!bo->skip_prefill) {
-        int rows = bo->prompt_positions;
-        float *host = xmalloc((size_t)rows * d * sizeof(float));
-        bench_fill(host, (size_t)rows * d, 5, 0.05f);
-        float *x = be->ops->buf_new(be, (size_t)rows * d);
-        be->ops->buf_upload(be, x, host, (size_t)rows * d);
-        double t0 = bench_now();
-        phi2_forward(lm, kv, x, rows, 0, logits);
-        double dt = bench_now() - t0;
-        double flop = bench_lm_flop(cfg, rows, 0);
-        bench_head(be, "prefill");
-        printf(",\"positions\":%d,\"ms\":%.1f,\"tokens_per_s\":%.1f,\"GFLOP_per_s\":%.1f}\n",
-               rows, dt * 1e3, rows / dt, flop / dt / 1e9);
-        fflush(stdout);
-
-        /* a 20-token follow-up after the prompt: the cache keeps the history */
-        int follow = 20;
-        be->ops->buf_upload(be, x, host, (size_t)follow * d);
-        t0 = bench_now();
-        phi2_forward(lm, kv, x, follow, rows, logits);
-        dt = bench_now() - t0;
-        bench_head(be, "followup_first_token");
-        printf(",\"history\":%d,\"new_positions\":%d,\"ms\":%.1f}\n", rows, follow, dt * 1e3);
-        fflush(stdout);
-        be->ops->buf_free(be, x);
-        free(host);
-    }
 
     /* decode at several depths: the cache holds random K and V up to the position */
     float *row = xmalloc(d * sizeof(float));

@@ -9,15 +9,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "commands.h"
 #include "demo.h"
 #include "engine.h"
 #include "image.h"
+#include "linefront.h"
 #include "log.h"
 #include "modelsetup.h"
 #include "options.h"
 #include "regfile.h"
 #include "safetext.h"
+#include "session.h"
 #include "tokenizer.h"
 #include "ui.h"
 #include "xmalloc.h"
@@ -168,40 +169,43 @@ main_write_logits(const engine *e, const char *path)
     return 0;
 }
 
+/* The conversation for a front end; autosave where the options ask for it. */
+static session *
+main_session_new(const options *opt, engine *e, int chat, int autosave)
+{
+    session_options so = {
+        .max_tokens = opt->max_tokens,
+        .system = opt->system,
+        .autosave = autosave && !opt->no_autosave,
+        .ask_before_dropping = chat,
+        .keep_staged = chat,
+        .cancel = &main_cancel,
+    };
+    return session_new(e, &so);
+}
+
 static int
 main_oneshot(const options *opt)
 {
     engine *e = main_engine_new(opt, NULL);
     if (e == NULL)
         return 1;
-    commands_state st;
-    char *cause = NULL;
+    /* a one-shot question is saved only when it continues a saved conversation */
+    session *s = main_session_new(opt, e, 0, opt->resume);
     char *prompt = strcmp(opt->prompt, "-") == 0 ? main_read_stdin() : xstrdup(opt->prompt);
-    int rc = 0;
     /* the reply is outside data: escaped on its way out, unless --raw asks for its bytes */
     FILE *out = opt->raw ? stdout : safetext_fopen(stdout, SAFETEXT_KEEP_NEWLINE | SAFETEXT_KEEP_TAB);
     if (out == NULL)
         fatal("cannot set up the output stream: %s", strerror(errno));
-    commands_init(&st, e, opt->max_tokens, out);
-    st.print_ids = opt->print_ids;
-    st.stats = opt->stats;
-    st.cancel = &main_cancel;
-    for (int i = 0; i < opt->nimages && rc == 0; i++) {
-        char *line = xasprintf("/image %s", opt->images[i]);
-        if (commands_run_line(&st, line, &cause) != 0)
-            rc = 1;
-        free(line);
-    }
-    if (rc == 0 && commands_send(&st, prompt, &cause) != 0)
+    linefront_options lo = {.out = out, .print_ids = opt->print_ids, .stats = opt->stats,
+                            .cancel = &main_cancel};
+    int rc = opt->resume ? linefront_resume(s, opt->resume_name, &lo) : 0;
+    if (rc == 0)
+        rc = linefront_oneshot(s, prompt, opt->images, opt->nimages, &lo);
+    if (rc == 0 && opt->dump_logits != NULL && main_write_logits(e, opt->dump_logits) != 0)
         rc = 1;
-    if (rc != 0) {
-        log_error("%s", cause);
-        free(cause);
-    } else if (opt->dump_logits != NULL && main_write_logits(e, opt->dump_logits) != 0) {
-        rc = 1;
-    }
     free(prompt);
-    commands_free(&st);
+    session_free(s);
     if (out != stdout && fclose(out) != 0 && rc == 0)
         rc = 1;
     engine_free(e);
@@ -210,53 +214,20 @@ main_oneshot(const options *opt)
 
 /* Run lines from in as typed in a chat; errors are reported and the session goes on. */
 static int
-main_session(const options *opt, FILE *in, const char *name, int interactive)
+main_lines(const options *opt, FILE *in, const char *name)
 {
     engine *e = main_engine_new(opt, NULL);
     if (e == NULL)
         return 1;
-    commands_state st;
-    commands_init(&st, e, opt->max_tokens, stdout);
-    st.print_ids = opt->print_ids;
-    st.stats = opt->stats;
-    st.cancel = &main_cancel;
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    long lineno = 0;
-    int failed = 0;
-    if (interactive)
-        fprintf(stderr, "imp-chat: model %s on %s; type a message, /image PATH to attach, "
-                        "/quit to leave\n", opt->model_dir, engine_backend_name(e));
-    for (;;) {
-        if (interactive) {
-            fputs("> ", stdout);
-            fflush(stdout);
-        }
-        if ((len = getline(&line, &cap, in)) < 0)
-            break;
-        lineno++;
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-            line[--len] = '\0';
-        if (len == 0)
-            continue;
-        char *cause = NULL;
-        main_cancel = 0;
-        if (commands_run_line(&st, line, &cause) != 0) {
-            if (interactive)
-                log_error("%s", cause);
-            else
-                log_error("%s:%ld: %s", name, lineno, cause);
-            free(cause);
-            failed = 1;
-        }
-        if (st.quit)
-            break;
-    }
-    free(line);
-    commands_free(&st);
+    session *s = main_session_new(opt, e, 0, 1);
+    linefront_options lo = {.out = stdout, .print_ids = opt->print_ids, .stats = opt->stats,
+                            .cancel = &main_cancel};
+    int rc = opt->resume ? linefront_resume(s, opt->resume_name, &lo) : 0;
+    if (rc == 0)
+        rc = linefront_script(s, in, name, &lo);
+    session_free(s);
     engine_free(e);
-    return failed && !interactive ? 1 : 0;
+    return rc;
 }
 
 /*
@@ -338,8 +309,10 @@ main_chat(const options *opt)
     engine *e = main_engine_new(opt, &note);
     if (e == NULL)
         return 1;
-    int rc = ui_run(opt, e, note);
+    session *s = main_session_new(opt, e, 1, 1);
+    int rc = ui_run(opt, s, note);
     free(note);
+    session_free(s);
     engine_free(e);
     return rc;
 }
@@ -358,7 +331,10 @@ main(int argc, char **argv)
         return 2;
     }
     /* the chat shows config problems in its transcript; every other mode says them here */
-    if (opt.prompt != NULL || opt.script != NULL || opt.tokenize != NULL)
+    int chat = opt.prompt == NULL && opt.script == NULL && opt.tokenize == NULL &&
+               opt.preprocess == NULL && !opt.download && !opt.list_models && !opt.help &&
+               !opt.version && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+    if (!chat)
         for (int i = 0; i < opt.nnotices; i++)
             log_error("%s", opt.notices[i]);
     signal(SIGPIPE, SIG_IGN);
@@ -390,15 +366,15 @@ main(int argc, char **argv)
             log_error("%s: %s (--script)", opt.script, strerror(errno));
             rc = 1;
         } else {
-            rc = main_session(&opt, in, opt.script, 0);
+            rc = main_lines(&opt, in, opt.script);
             if (in != stdin)
                 fclose(in);
         }
-    } else if (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)) {
+    } else if (chat) {
         rc = main_chat(&opt);
     } else {
         /* no terminal to draw on: lines in, replies out, as in --script */
-        rc = main_session(&opt, stdin, "stdin", 0);
+        rc = main_lines(&opt, stdin, "stdin");
     }
     free(model_dir);
     options_free(&opt);

@@ -49,6 +49,8 @@ enum {
     OPT_LIST_MODELS,
     OPT_YES,
     OPT_DEMO,
+    OPT_RESUME,
+    OPT_NO_AUTOSAVE,
     OPT_RAW,
 };
 
@@ -95,6 +97,8 @@ static const options_entry options_table[] = {
     {"list-models", no_argument, OPT_LIST_MODELS, NULL, "show where models were found, then exit", 0},
     {"yes", no_argument, OPT_YES, NULL, "download the model without asking when it is not found", 0},
     {"demo", no_argument, OPT_DEMO, NULL, "chat with a tiny random-weight model (its replies are noise)", 0},
+    {"resume", optional_argument, OPT_RESUME, "[NAME|PATH]", "continue the last saved conversation (or the one named)", 0},
+    {"no-autosave", no_argument, OPT_NO_AUTOSAVE, NULL, "do not save the conversation after every reply", 1},
     {"help", no_argument, 'h', NULL, "show this help", 0},
     {"version", no_argument, OPT_VERSION, NULL, "show the version", 0},
 };
@@ -250,6 +254,13 @@ options_apply(options *opt, int c, const char *arg, char **cause)
         break;
     case OPT_DEMO:
         opt->demo = 1;
+        break;
+    case OPT_RESUME:
+        opt->resume = 1;
+        opt->resume_name = arg;
+        break;
+    case OPT_NO_AUTOSAVE:
+        opt->no_autosave = 1;
         break;
     case OPT_RAW:
         opt->raw = 1;
@@ -487,6 +498,9 @@ options_parse(options *opt, int argc, char **argv)
     /* --download ID with a space: the id arrives as the one argument left */
     if (opt->download && opt->download_id == NULL && optind == argc - 1)
         opt->download_id = argv[optind++];
+    /* --resume NAME with a space: the name arrives as the one argument left */
+    if (opt->resume && opt->resume_name == NULL && optind == argc - 1)
+        opt->resume_name = argv[optind++];
     if (opt->download_id != NULL) {
         char *id, *rev;
         if (modelstore_parse_id(opt->download_id, &id, &rev) != 0) {

@@ -57,6 +57,10 @@ typedef struct {
     int list_models;
     int yes;
     int demo;
+    /* saved conversations */
+    int resume;              /* --resume */
+    const char *resume_name; /* its NAME or PATH; NULL: the last conversation */
+    int no_autosave;
 } options;
 
 /*

@@ -28,6 +28,11 @@ for l in lines:
     for key in l:
         if key not in man:
             problems.append("%s: field %s is not in imp-bench.1" % (l["bench"], key))
+# prefill and the follow-up are engine turns: the follow-up runs its 20 ids after the reply's tail
+prefill = [l for l in lines if l["bench"] == "prefill"][0]
+follow = [l for l in lines if l["bench"] == "followup_first_token"][0]
+if prefill["positions"] != 40 or prefill["images"] != 0 or follow["history"] != 40 or follow["new_positions"] not in (21, 22):
+    problems.append("engine turns: prefill %s, follow-up %s" % (prefill, follow))
 decode = [l for l in lines if l["bench"] == "decode"]
 if [d["position"] for d in decode] != [30, 200]:
     problems.append("decode depths %s" % [d["position"] for d in decode])

@@ -117,7 +117,7 @@ Third.
 Describe everything you saw so far in great detail, please, with colours, shapes, positions and anything else that stands out.
 EOS
 run -m "$MODEL" --script "$WORK/full.txt" --ctx 90 --print-ids
-[ "$rc" -eq 0 ] && grep -q "context full: dropping the oldest 1 turn(s) to make room" "$WORK/err"
+[ "$rc" -eq 0 ] && grep -q "context full: dropped the oldest 1 exchange(s) to make room" "$WORK/err"
 ok $? "a full context drops the oldest turn with a notice"
 [ "$(sed -n 4p "$WORK/out" | wc -w)" -ge 1 ]; ok $? "the message after the drop is answered"
 

@@ -33,7 +33,7 @@ session() {
     check "$what: chat" "$2" "unknown command" "[1] grid384.png" "chelsea.png" "you" "imp"
     type_line "/help" # F1's sequence differs between these TERMs and tmux's own
     wait_for "commands and keys"
-    check "$what: help" "$2" "/regen" "C-c"
+    check "$what: help" "$2" "/retry" "C-c"
     tm send-keys -t 0 q
     wait_for "F1 help"
     type_line "/quit"

@@ -20,7 +20,8 @@ check_all() { # KIND FILE: the names in FILE (one a line, at least one) must app
 grep '^    {"[a-z-]*", [a-z_]*, [^,]*, [^,]*, "' "$SRCDIR/src/options.c" |
     sed 's/^    {"\([a-z-]*\)".*/--\1/' >"$WORK/options"
 check_all option "$WORK/options"
-sed -n 's/^ *X("\(\/[a-z]*\)".*/\1/p' "$SRCDIR/ui/actions.h" >"$WORK/commands"
+sed -n 's/^ *{"\(\/[a-z]*\)", \(NULL\|"\(\/[a-z]*\)"\).*/\1 \3/p' "$SRCDIR/src/chat/cmdtable.c" |
+    tr ' ' '\n' | sed '/^$/d' >"$WORK/commands"
 check_all command "$WORK/commands"
 sed -n 's/^ *X(ACTION_[A-Z_]*, "\([a-z-]*\)".*/\1/p' "$SRCDIR/ui/actions.h" >"$WORK/actions"
 check_all action "$WORK/actions"
@@ -33,6 +34,7 @@ sed 's/\\-/-/g; s/\\f[BIRP]//g' "$SRCDIR/man/imp-bench.1" >"$plain"
 sed -n 's/^        {"\([a-z-]*\)", [a-z_]*, NULL, .*/--\1/p' "$SRCDIR/src/bench.c" >"$WORK/bench-options"
 check_all "imp-bench option" "$WORK/bench-options"
 [ "$(wc -l <"$WORK/bench-options")" -gt 8 ]; ok $? "imp-bench's options were read"
-[ "$(wc -l <"$WORK/actions")" -gt 20 ] && [ "$(wc -l <"$WORK/options")" -gt 25 ]
-ok $? "the lists were read ($(wc -l <"$WORK/actions") actions, $(wc -l <"$WORK/options") options)"
+[ "$(wc -l <"$WORK/actions")" -gt 20 ] && [ "$(wc -l <"$WORK/options")" -gt 25 ] &&
+    [ "$(wc -l <"$WORK/commands")" -gt 18 ]
+ok $? "the lists were read ($(wc -l <"$WORK/actions") actions, $(wc -l <"$WORK/options") options, $(wc -l <"$WORK/commands") commands)"
 finish

@@ -192,7 +192,8 @@ check_sampling_and_limits(void)
                       &cause) == 0,
           "sampled turn: %s", cause);
     engine_clear(e);
-    engine_set_sampling(e, &p); /* the same seed again restarts the stream */
+    engine_set_sampling(e, &p); /* the same settings again do not restart the stream... */
+    engine_reseed(e, p.seed);   /* ...a seed does */
     CHECK(engine_send(e, "Tell me a story.", NULL, 0, 10, testutil_collect_ids, &b, NULL, NULL,
                       &cause) == 0,
           "sampled turn again: %s", cause);

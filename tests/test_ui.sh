@@ -1,8 +1,45 @@
 #!/bin/sh
 # The chat on the tiny fixture model inside a private, detached tmux server of fixed size: the
-# screen text after start-up, /image, a reply, Ctrl-C, a resize, a full context and /quit.
+# screen text after start-up, /image, a reply, Ctrl-C, a resize, a full context and /quit;
+# /drop, /undo and /edit, the input history across runs, and --resume.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/uilib.sh"
+# each run's conversations and input history stay in this test's folder (the tmux server, started
+# from here, passes them on)
+XDG_DATA_HOME="$WORK/data" XDG_STATE_HOME="$WORK/state"
+export XDG_DATA_HOME XDG_STATE_HOME
+
+# chat_pid: the process id of this test's imp-chat (the child of the pane's shell; make check runs
+# other screen tests at the same time)
+chat_pid() { pgrep -n -P "$(tm display -p -t 0 '#{pane_pid}')" -f -- "--image-mode symbols"; }
+
+# wait_status TEXT [SECONDS]: poll until the status line (the last) shows TEXT.
+wait_status() {
+    i=0
+    limit=$(( ${2:-20} * 10 ))
+    while [ $i -lt $limit ]; do
+        screen >"$WORK/screen" 2>/dev/null
+        tail -n 1 "$WORK/screen" | grep -qF -- "$1" && return 0
+        sleep 0.1
+        i=$((i + 1))
+    done
+    echo "--- status line while waiting for: $1" >&2
+    tail -n 1 "$WORK/screen" >&2
+    return 1
+}
+
+# wait_gone TEXT [SECONDS]: poll until TEXT is no longer on the screen.
+wait_gone() {
+    i=0
+    limit=$(( ${2:-20} * 10 ))
+    while [ $i -lt $limit ]; do
+        screen >"$WORK/screen" 2>/dev/null
+        grep -qF -- "$1" "$WORK/screen" || return 0
+        sleep 0.1
+        i=$((i + 1))
+    done
+    return 1
+}
 
 # --- the config file: a key binding, and a bad line reported with its file and line
 mkdir -p "$WORK/config/imp-chat/themes"
@@ -111,18 +148,20 @@ wait_for "EXITED:0"; ok $? "Ctrl-D on an empty line quits"
 start --ctx 90
 wait_for "F1 help"
 type_line "/set max-tokens 0"
-type_line "First question, a long one with many words in it."
-type_line "Second one."
-type_line "Third."
-sleep 0.5
+# a message waits in the editor while a reply streams: each goes once the one before is done
+send_done() { type_line "$1"; wait_gone "> $1"; wait_status "F1 help"; }
+send_done "First question, a long one with many words in it."
+send_done "Second one."
+send_done "Third."
 type_line "Describe everything you saw so far in great detail, please, with colours, shapes, positions and anything else that stands out."
-wait_for "sending drops the oldest 1 turn(s) (Enter sends"; ok $? "a message that does not fit asks first"
+wait_for "sending drops the oldest 1 exchange(s) (Enter sends"; ok $? "a message that does not fit asks first"
 tm send-keys -t 0 Enter
-wait_for "dropped the oldest 1 turn(s)"; ok $? "the drop is told in the transcript"
+wait_for "dropped the oldest 1 exchange(s)"; ok $? "the drop is told in the transcript"
 wait_for "(dropped from the context)"; ok $? "the dropped turn is marked"
 type_line "/image $IMAGES/grid384.png"
+wait_for "cannot be sent: the message needs"; ok $? "staging an image that cannot fit warns at once"
 type_line "And this?"
-wait_for "context holds 90"; ok $? "an image that cannot fit at all is refused with the numbers"
+wait_status "the context holds 90"; ok $? "an image that cannot fit at all is refused with the numbers (on the status line)"
 grep -q "^> And this?" "$WORK/screen"; ok $? "the refused message stays in the editor"
 tm send-keys -t 0 C-u
 type_line "/quit"
@@ -131,7 +170,7 @@ wait_for "EXITED:0"
 # --- SIGTERM (and SIGHUP) leave cleanly with the terminal restored
 start
 wait_for "F1 help"
-pid=$(pgrep -n -f -- "--image-mode symbols")
+pid=$(chat_pid)
 [ -n "$pid" ] && kill -TERM "$pid"
 wait_for "EXITED:143"; ok $? "SIGTERM exits with status 143"
 [ "$(tm display -p -t 0 '#{alternate_on}')" = "0" ]; ok $? "after SIGTERM the alternate screen is left"
@@ -139,7 +178,7 @@ wait_for "EXITED:143"; ok $? "SIGTERM exits with status 143"
 # --- a crash signal: the handler restores the terminal, then the signal ends the program
 start
 wait_for "F1 help"
-pid=$(pgrep -n -f -- "--image-mode symbols")
+pid=$(chat_pid)
 [ -n "$pid" ] && kill -SEGV "$pid"
 wait_for "EXITED:139"; ok $? "SIGSEGV ends the program with its signal"
 [ "$(tm display -p -t 0 '#{alternate_on}')" = "0" ]; ok $? "after SIGSEGV the alternate screen is left"
@@ -162,6 +201,88 @@ bad="$WORK/bad$(printf '\342\200\256')evil.png"
 cp "$IMAGES/not-an-image.png" "$bad"
 type_line "/image $bad"
 wait_for "bad<U+202E>evil.png"; ok $? "a bidi override in a file name shows as <U+202E>"
+type_line "/quit"
+wait_for "EXITED:0"
+
+# --- /drop: the tray numbers the staged images; /undo and /edit take the last exchange back
+start -n 4
+wait_for "F1 help"
+type_line "/image $IMAGES/grid384.png"
+type_line "/image $IMAGES/logo.png"
+wait_for "[2] logo.png"; ok $? "the tray numbers the staged images"
+type_line "/drop 1"
+wait_for "unstaged image 1"; ok $? "/drop says what it unstaged"
+grep -q "\[1\] logo.png" "$WORK/screen" && ! grep -q "grid384" "$WORK/screen"
+ok $? "after /drop 1 the tray holds the other image, numbered 1"
+type_line "First question about the logo"
+wait_for "reused 0 new"; ok $? "the message with the staged image is answered"
+type_line "Second question"
+wait_for "reused 7" && wait_status "F1 help"
+type_line "/undo"
+wait_for "took back the last exchange"; ok $? "/undo says so"
+! grep -q "Second question" "$WORK/screen" && grep -q "First question about the logo" "$WORK/screen"
+ok $? "/undo removes the last exchange from the transcript"
+type_line "/edit"
+wait_for "editing your last message"; ok $? "/edit puts the last message back in the editor"
+grep -q "^> First question about the logo" "$WORK/screen"; ok $? "the editor holds the last message"
+tm send-keys -t 0 C-u
+type_line "Edited question"
+wait_gone "First question about the logo" && wait_status "F1 help" && grep -q "you" "$WORK/screen" &&
+    grep -q "Edited question" "$WORK/screen" && grep -q "logo.png, 500x500" "$WORK/screen"
+ok $? "sending the edited message replaces the exchange, its image kept"
+type_line "/images"
+wait_for "1: logo.png, 500x500"; ok $? "/images after the edit"
+type_line "/quit"
+wait_for "EXITED:0"
+
+# --- the input history is kept across runs; --resume shows the saved conversation
+start -n 4 --resume
+wait_for "F1 help"
+wait_for "Edited question"; ok $? "--resume shows the last conversation"
+joined | grep -q "loaded .*: 1 exchange(s)"; ok $? "--resume says what it loaded"
+tm send-keys -t 0 Up
+wait_for "> /quit"; ok $? "Up brings back the last line of the last run"
+tm send-keys -t 0 Up Up
+wait_for "> Edited question"; ok $? "and the message before it"
+tm send-keys -t 0 C-u
+type_line "/quit"
+wait_for "EXITED:0"
+
+# --- a killed chat loses at most the reply in progress; a hung-up one saves it as stopped
+start -n 200 --test-token-delay 300
+wait_for "F1 help"
+type_line "/clear"
+type_line "/set max-tokens 3"
+type_line "Kept question"
+wait_for "Kept question" && wait_status "F1 help"
+type_line "/set max-tokens 200"
+type_line "Interrupted question"
+wait_for "replying"
+pid=$(chat_pid)
+[ -n "$pid" ] && kill -KILL "$pid"
+wait_for "EXITED:137"; ok $? "SIGKILL in the middle of a reply"
+start --test-token-delay 300 --resume
+wait_for "loaded"
+grep -q "Kept question" "$WORK/screen" && ! grep -q "Interrupted question" "$WORK/screen"
+ok $? "after SIGKILL the finished exchanges are there, the reply in progress is lost"
+tm send-keys -t 0 -l "Hung-up question"
+tm send-keys -t 0 Enter
+wait_for "replying"
+sleep 1
+pid=$(chat_pid)
+[ -n "$pid" ] && kill -HUP "$pid"
+wait_for "EXITED:129"; ok $? "SIGHUP exits with status 129"
+start -n 4 --resume
+wait_for "loaded" && wait_for "Hung-up question"
+grep -q "stopped" "$WORK/screen"; ok $? "after SIGHUP the reply in progress is saved, marked stopped"
+type_line "/quit"
+wait_for "EXITED:0"
+
+# --- control characters of a saved message are shown escaped
+printf 'red \033[31mtext\n/save esc\n' >"$WORK/esc.txt"
+XDG_DATA_HOME="$WORK/data" "$IMP_CHAT" -m "$MODEL" --backend cpu --script "$WORK/esc.txt" -n 2 >/dev/null 2>&1
+start -n 4 --resume esc
+wait_for "red ^[[31mtext"; ok $? "a control character of a saved message is shown as ^["
 type_line "/quit"
 wait_for "EXITED:0"
 

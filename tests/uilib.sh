@@ -11,6 +11,9 @@ trap 'tm kill-server 2>/dev/null; rm -rf "$WORK"' EXIT
 
 start() {
     tm kill-server 2>/dev/null
+    # a server of its own each time: a new session must not reach the one still shutting down
+    starts=$((${starts:-0} + 1))
+    SOCK="$WORK/tmux$starts.sock"
     rm -f "$WORK/stty.after"
     sleep 0.2
     cat >"$WORK/run.sh" <<EOS

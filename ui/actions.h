@@ -1,6 +1,6 @@
 /*
- * What keys do: one X-macro list of actions with their default keys and help, a binding table
- * that the config file's "bind KEY ACTION" lines change, and the in-chat commands for /help.
+ * What keys do: one X-macro list of actions with their default keys and help, and a binding
+ * table that the config file's "bind KEY ACTION" lines change (the commands are in cmdtable.h).
  */
 #ifndef IMP_ACTIONS_H
 #define IMP_ACTIONS_H
@@ -42,21 +42,6 @@
 #define ACTIONS_ENUM(id, name, keys, help) id,
 typedef enum { ACTION_NONE = -1, ACTIONS(ACTIONS_ENUM) ACTION_COUNT } action;
 #undef ACTIONS_ENUM
-
-/* X(name, arguments, help): the in-chat commands. */
-#define COMMANDS(X)                                                                                \
-    X("/image", "PATH", "stage an image for the next message (Tab completes paths)")              \
-    X("/images", "", "list the images of the conversation")                                       \
-    X("/show", "N", "show image N full-screen until a key is pressed")                            \
-    X("/clear", "", "start the conversation over (cached images stay)")                           \
-    X("/regen", "", "generate the last reply again")                                              \
-    X("/system", "TEXT", "replace the system prompt (starts over)")                               \
-    X("/set", "NAME VALUE", "max-tokens, temp, top-p, top-k, repeat-penalty or seed")             \
-    X("/theme", "NAME", "switch the color theme")                                                 \
-    X("/copy", "[code]", "copy the last reply (or its last code block) to the clipboard")         \
-    X("/stats", "", "show the last turn's numbers in the transcript")                             \
-    X("/help", "", "show commands and keys")                                                      \
-    X("/quit", "", "leave imp-chat")
 
 /* Bind every action's default keys. */
 void actions_init(void);

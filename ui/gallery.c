@@ -16,6 +16,7 @@
 
 typedef struct {
     char *path;
+    char *name;
     imageview *view;
     int width, height;
     const imageview_rendition *uploaded; /* kitty: the rendition the terminal holds */
@@ -65,6 +66,7 @@ gallery_clear(gallery *g)
             free(del);
         }
         free(g->images[i].path);
+        free(g->images[i].name);
         imageview_free(g->images[i].view);
     }
     free(g->images);
@@ -84,7 +86,7 @@ gallery_free(gallery *g)
 }
 
 int
-gallery_add(gallery *g, const char *path, char **cause)
+gallery_add(gallery *g, const char *path, const char *name, char **cause)
 {
     imageview *v = imageview_new_path(path, cause);
     if (v == NULL)
@@ -94,6 +96,11 @@ gallery_add(gallery *g, const char *path, char **cause)
     gallery_image *im = &g->images[g->n];
     memset(im, 0, sizeof *im);
     im->path = xstrdup(path);
+    if (name == NULL) {
+        const char *slash = strrchr(path, '/');
+        name = slash != NULL && slash[1] != '\0' ? slash + 1 : path;
+    }
+    im->name = xstrdup(name);
     im->view = v;
     imageview_pixel_size(v, &im->width, &im->height);
     g->overlay_rows[g->n] = -1;
@@ -115,8 +122,7 @@ gallery_path(const gallery *g, int i)
 char *
 gallery_name_new(const gallery *g, int i)
 {
-    const char *slash = strrchr(g->images[i].path, '/');
-    return sanitize_string_new(slash != NULL && slash[1] != '\0' ? slash + 1 : g->images[i].path);
+    return sanitize_string_new(g->images[i].name);
 }
 
 void
@@ -189,11 +195,11 @@ gallery_render_bare(gallery *g, int i, int width, int rows, cell_lines *out)
 }
 
 void
-gallery_render(gallery *g, int i, int width, int rows, cell_lines *out)
+gallery_render(gallery *g, int i, int number, int width, int rows, cell_lines *out)
 {
     gallery_render_bare(g, i, width, rows, out);
     char *name = gallery_name_new(g, i);
-    char *caption = xasprintf("  [%d] %s, %dx%d, %d positions", i + 1, name, g->images[i].width,
+    char *caption = xasprintf("  [%d] %s, %dx%d, %d positions", number, name, g->images[i].width,
                               g->images[i].height, g->image_positions);
     cell_line *line = cell_lines_add(out);
     sanitize_line_append(line, caption, ROLE_IMAGE_CAPTION, 0);

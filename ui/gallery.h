@@ -25,18 +25,24 @@ gallery *gallery_new(gallery_mode mode, int colors, int tmux_passthrough, int ce
                      int image_positions);
 /* Free the images (and delete kitty uploads from the terminal). */
 void gallery_free(gallery *g);
-/* Decode the image at path for display; its number (0-based), or -1 with *cause. */
-int gallery_add(gallery *g, const char *path, char **cause);
+/*
+ * Decode the image at path for display, captioned with name (NULL: the file's name); its index
+ * (from 0), or -1 with *cause.
+ */
+int gallery_add(gallery *g, const char *path, const char *name, char **cause);
 /* Number of images. */
 int gallery_count(const gallery *g);
 /* Borrow image i's path as given. */
 const char *gallery_path(const gallery *g, int i);
-/* Image i's file name without folders (sanitised). New string. */
+/* Image i's name (sanitised). New string. */
 char *gallery_name_new(const gallery *g, int i);
 /* Image i's pixel size. */
 void gallery_size(const gallery *g, int i, int *width, int *height);
-/* Append image i's rendition (at most width x rows cells) and its caption line to out. */
-void gallery_render(gallery *g, int i, int width, int rows, cell_lines *out);
+/*
+ * Append image i's rendition (at most width x rows cells) and its caption line, which shows it as
+ * [number], to out.
+ */
+void gallery_render(gallery *g, int i, int number, int width, int rows, cell_lines *out);
 /* Append image i's rendition alone (no caption), for the tray and /show. */
 void gallery_render_bare(gallery *g, int i, int width, int rows, cell_lines *out);
 /* Forget every image. */

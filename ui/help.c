@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "actions.h"
+#include "cmdtable.h"
 #include "help.h"
 #include "sanitize.h"
 #include "textview.h"
@@ -29,11 +30,16 @@ help_render(cell_lines *out, int width)
     textview_render(out, heading, sizeof heading - 1, &title);
     cell_lines_add(out);
     char lhs[160], rhs[200];
-#define HELP_COMMAND(name, args, help)                                                             \
-    snprintf(lhs, sizeof lhs, "  %s %s", name, args);                                              \
-    help_row(out, lhs, help);
-    COMMANDS(HELP_COMMAND)
-#undef HELP_COMMAND
+    int n;
+    const cmdtable_entry *t = cmdtable_entries(&n);
+    for (int i = 0; i < n; i++) {
+        snprintf(lhs, sizeof lhs, "  %s %s", t[i].name, t[i].args);
+        if (t[i].alias != NULL)
+            snprintf(rhs, sizeof rhs, "%s (also %s)", t[i].help, t[i].alias);
+        else
+            snprintf(rhs, sizeof rhs, "%s", t[i].help);
+        help_row(out, lhs, rhs);
+    }
     cell_lines_add(out);
     for (int a = 0; a < ACTION_COUNT; a++) {
         char keys[128];

@@ -36,6 +36,8 @@ struct input {
     int top;  /* first layout row shown */
 };
 
+static void input_history_push(input *in, const wchar_t *s, size_t n);
+
 /* Make room for n more characters. */
 static void
 input_reserve(input *in, size_t n)
@@ -485,23 +487,8 @@ char *
 input_take_new(input *in)
 {
     char *text = input_encode(in->buf, in->len);
-    const input_text *last = in->history_n > 0 ? &in->history[in->history_n - 1] : NULL;
-    int repeat = last != NULL && last->n == in->len &&
-                 memcmp(last->s, in->buf, in->len * sizeof *in->buf) == 0;
     input_edits_clear(in);
-    if (in->len > 0 && !repeat) {
-        if (in->history_n == INPUT_HISTORY_MAX) {
-            free(in->history[0].s);
-            memmove(in->history, in->history + 1,
-                    (size_t)(in->history_n - 1) * sizeof *in->history);
-            in->history_n--;
-        }
-        in->history = xreallocarray(in->history, (size_t)in->history_n + 1, sizeof *in->history);
-        input_text *e = &in->history[in->history_n++];
-        e->n = in->len;
-        e->s = xreallocarray(NULL, in->len + 1, sizeof *e->s);
-        memcpy(e->s, in->buf, in->len * sizeof *in->buf);
-    }
+    input_history_push(in, in->buf, in->len);
     in->len = 0;
     in->cur = 0;
     in->pos = in->history_n;
@@ -537,6 +524,42 @@ int
 input_history_count(const input *in)
 {
     return in->history_n;
+}
+
+/* Remember n characters as the newest history entry (the oldest goes at the limit). */
+static void
+input_history_push(input *in, const wchar_t *s, size_t n)
+{
+    const input_text *last = in->history_n > 0 ? &in->history[in->history_n - 1] : NULL;
+    if (n == 0 || (last != NULL && last->n == n && memcmp(last->s, s, n * sizeof *s) == 0))
+        return;
+    if (in->history_n == INPUT_HISTORY_MAX) {
+        free(in->history[0].s);
+        memmove(in->history, in->history + 1, (size_t)(in->history_n - 1) * sizeof *in->history);
+        in->history_n--;
+    }
+    in->history = xreallocarray(in->history, (size_t)in->history_n + 1, sizeof *in->history);
+    input_text *e = &in->history[in->history_n++];
+    e->n = n;
+    e->s = xreallocarray(NULL, n + 1, sizeof *e->s);
+    memcpy(e->s, s, n * sizeof *s);
+}
+
+void
+input_history_add(input *in, const char *utf8)
+{
+    size_t n;
+    wchar_t *ws = input_decode(utf8, strlen(utf8), &n);
+    input_edits_clear(in);
+    input_history_push(in, ws, n);
+    in->pos = in->history_n;
+    free(ws);
+}
+
+char *
+input_history_entry_new(const input *in, int i)
+{
+    return input_encode(in->history[i].s, in->history[i].n);
 }
 
 /* Layout state: all rows, the row being filled and its column. */

@@ -89,6 +89,10 @@ size_t input_length(const input *in);
 size_t input_cursor(const input *in);
 /* The number of history entries. */
 int input_history_count(const input *in);
+/* Append UTF-8 text to the history as if submitted (the editor is unchanged); not empty texts. */
+void input_history_add(input *in, const char *utf8);
+/* History entry i (0 is the oldest) as UTF-8. New string. */
+char *input_history_entry_new(const input *in, int i);
 
 /*
  * Lay the text out for drawing in ROLE_INPUT: rows of at most width columns (wide characters

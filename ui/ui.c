@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #include "actions.h"
-#include "commands.h"
 #include "gallery.h"
 #include "input.h"
 #include "keys.h"
@@ -63,6 +62,7 @@ ui_status(ui *u, int error, const char *fmt, ...)
     va_end(ap);
     free(u->status);
     u->status = text;
+    u->statuses++;
     u->status_error = error;
     u->status_until_done = 0;
     u->dirty = 1;
@@ -77,194 +77,28 @@ ui_notice(ui *u, transcript_kind kind, const char *text)
 }
 
 
-/* ------------------------------------------------------------------ sending and events */
+/* ------------------------------------------------------------------ jobs */
 
-void
-ui_turns_free(ui *u)
+int
+ui_busy(const ui *u)
 {
-    for (int i = 0; i < u->nturns; i++) {
-        free(u->turns[i].image_entries);
-        free(u->turns[i].images);
-    }
-    free(u->turns);
-    u->turns = NULL;
-    u->nturns = 0;
-}
-
-/* Mark in the transcript what the engine dropped to make room, oldest images first, then turns. */
-static void
-ui_apply_plan(ui *u, const engine_room_plan *plan)
-{
-    int images = plan->images, turns = plan->turns;
-    /* the running turn (the last) is never part of a plan */
-    for (int i = 0; i < u->nturns - 1 && images > 0; i++) {
-        ui_turn *t = &u->turns[i];
-        while (!t->dropped && t->images_dropped < t->nimages && images > 0) {
-            transcript_mark(u->tr, t->image_entries[t->images_dropped++], 0, 1, 0);
-            images--;
-        }
-    }
-    for (int i = 0; i < u->nturns - 1 && turns > 0; i++) {
-        ui_turn *t = &u->turns[i];
-        if (t->dropped)
-            continue;
-        t->dropped = 1;
-        for (int k = t->images_dropped; k < t->nimages; k++)
-            transcript_mark(u->tr, t->image_entries[k], 0, 1, 0);
-        transcript_mark(u->tr, t->user_entry, 0, 1, 0);
-        if (t->reply_entry >= 0)
-            transcript_mark(u->tr, t->reply_entry, 0, 1, 0);
-        turns--;
-    }
-    char *what = commands_room_text_new(plan);
-    char *text = xasprintf("The context was full: dropped %s, and the cache was rebuilt from the "
-                           "rest (images are not encoded again).", what);
-    ui_notice(u, TRANSCRIPT_NOTICE, text);
-    free(text);
-    free(what);
+    return worker_busy(u->work);
 }
 
 void
-ui_send(ui *u, int confirmed)
+ui_post(ui *u, const char *line, const char *text, int confirmed, int message)
 {
-    if (u->busy) {
-        ui_status(u, 1, "a reply is on its way: wait for it, or Ctrl-C to stop it");
-        return;
-    }
-    char *text = input_text_new(u->in);
-    if (*text == '\0' && u->nstaged == 0) {
-        free(text);
-        return;
-    }
-    engine_room_plan plan;
-    char *cause = NULL;
-    int fit = engine_plan_room(u->eng, text, u->nstaged, &plan, &cause);
-    if (fit < 0) {
-        ui_status(u, 1, "%s", cause);
-        free(cause);
-        free(text);
-        return;
-    }
-    if (fit > 0 && !confirmed) {
-        char *what = commands_room_text_new(&plan);
-        u->confirming = 1;
-        ui_status(u, 1, "context full: sending drops %s (Enter sends, Esc goes back)", what);
-        free(what);
-        free(text);
-        return;
-    }
-    free(text);
-    u->confirming = 0;
-
-    text = input_take_new(u->in);
-    worker_job job = {.kind = WORKER_SEND, .max_tokens = u->max_tokens};
-    ui_turn turn = {.reply_entry = -1};
-    u->send_first_entry = transcript_count(u->tr);
-    job.paths = xreallocarray(NULL, (size_t)u->nstaged + 1, sizeof *job.paths);
-    turn.image_entries = xreallocarray(NULL, (size_t)u->nstaged + 1, sizeof *turn.image_entries);
-    turn.images = xreallocarray(NULL, (size_t)u->nstaged + 1, sizeof *turn.images);
-    for (int i = 0; i < u->nstaged; i++) {
-        job.paths[job.npaths++] = xstrdup(gallery_path(u->gal, u->staged[i]));
-        turn.images[turn.nimages] = u->staged[i];
-        turn.image_entries[turn.nimages++] =
-            transcript_add(u->tr, TRANSCRIPT_IMAGE, "", u->staged[i]);
-    }
-    turn.user_entry = transcript_add(u->tr, TRANSCRIPT_USER, text, -1);
-    turn.reply_entry = transcript_add(u->tr, TRANSCRIPT_ASSISTANT, "", -1);
-    transcript_mark(u->tr, turn.reply_entry, 0, 0, 1);
-    u->turns = xreallocarray(u->turns, (size_t)u->nturns + 1, sizeof *u->turns);
-    u->turns[u->nturns++] = turn;
-    if (fit > 0) {
-        job.plan = plan;
-        job.has_plan = 1;
-        u->send_plan = plan;
-    }
-    job.text = xstrdup(text);
-    free(u->send_text);
-    u->send_text = text;
-    u->nstaged = 0;
-    u->reply_entry = turn.reply_entry;
-    u->reply_started = 0;
-    u->busy = 1;
+    worker_job job = {.kind = WORKER_LINE, .text = xstrdup(line), .confirmed = confirmed};
+    u->posted = xreallocarray(u->posted, (size_t)u->nposted + 1, sizeof *u->posted);
+    ui_posted *p = &u->posted[u->nposted++];
+    p->text = message ? xstrdup(text != NULL ? text : line) : NULL;
+    p->line = message ? NULL : xstrdup(line);
+    p->status_at = u->statuses;
+    if (u->nposted == 1)
+        u->job_start = ui_now_ms();
     worker_post(u->work, &job);
     transcript_scroll_to(u->tr, 0);
     u->dirty = 1;
-}
-
-/* A send that could not run: the transcript, the tray and the editor go back to how they were. */
-static void
-ui_undo_send(ui *u)
-{
-    ui_turn *t = &u->turns[u->nturns - 1];
-    u->staged = xreallocarray(u->staged, (size_t)t->nimages + 1, sizeof *u->staged);
-    for (int i = 0; i < t->nimages; i++)
-        u->staged[i] = t->images[i];
-    u->nstaged = t->nimages;
-    free(t->image_entries);
-    free(t->images);
-    u->nturns--;
-    transcript_truncate(u->tr, u->send_first_entry);
-    if (u->send_text != NULL && input_length(u->in) == 0)
-        input_set_text(u->in, u->send_text);
-}
-
-static void
-ui_on_event(ui *u, worker_event *ev)
-{
-    switch (ev->kind) {
-    case WORKER_EV_TEXT: {
-        if (u->reply_entry < 0)
-            break;
-        const char *p = ev->text;
-        size_t len = ev->len;
-        /* the reference strips a reply's leading blanks */
-        while (!u->reply_started && len > 0 && isspace((unsigned char)*p)) {
-            p++;
-            len--;
-        }
-        if (len > 0) {
-            u->reply_started = 1;
-            transcript_append(u->tr, u->reply_entry, p, len);
-        }
-        u->dirty = 1;
-        break;
-    }
-    case WORKER_EV_ROOM:
-        ui_apply_plan(u, &u->send_plan);
-        break;
-    case WORKER_EV_DONE:
-        u->used = ev->positions_used;
-        u->ctx = ev->context;
-        if (ev->turn) {
-            u->busy = 0;
-            u->last = ev->stats;
-            u->have_last = 1;
-            if (u->reply_entry >= 0)
-                transcript_mark(u->tr, u->reply_entry, ev->stats.stop == ENGINE_STOP_CANCEL, 0, 0);
-            if (ev->stats.stop == ENGINE_STOP_CONTEXT)
-                ui_notice(u, TRANSCRIPT_NOTICE,
-                          "The context is full, so the reply was cut short. The next message "
-                          "drops the oldest images and turns (you will be asked first); /clear "
-                          "starts over.");
-            u->reply_entry = -1;
-            if (u->status_until_done) {
-                free(u->status);
-                u->status = NULL;
-            }
-        }
-        u->dirty = 1;
-        break;
-    case WORKER_EV_ERROR:
-        if (u->busy) {
-            u->busy = 0;
-            /* a failed send is undone; a failed /regen leaves its turn as it was */
-            if (u->nturns > 0 && u->send_first_entry <= u->turns[u->nturns - 1].user_entry)
-                ui_undo_send(u);
-            u->reply_entry = -1;
-        }
-        ui_status(u, 1, "%s", ev->text);
-        break;
-    }
 }
 
 /* ------------------------------------------------------------------ keys */
@@ -282,13 +116,17 @@ ui_action(ui *u, action a)
         input_insert_newline(u->in);
         break;
     case ACTION_CANCEL:
-        if (u->busy) {
+        if (ui_busy(u)) {
             worker_cancel(u->work);
             ui_status(u, 0, "stopping...");
             u->status_until_done = 1;
         } else if (u->confirming) {
             u->confirming = 0;
             ui_status(u, 0, "not sent");
+        } else if (u->editing) {
+            u->editing = 0;
+            input_set_text(u->in, "");
+            ui_status(u, 0, "not edited");
         } else if (!empty) {
             /* as in a shell: the line is dropped (Up brings back only sent messages) */
             input_set_text(u->in, "");
@@ -440,7 +278,13 @@ ui_key(ui *u, int key)
         u->status = NULL;
         if (key == 27)
             return;
-    } else if (u->status != NULL && !u->busy && a != ACTION_COMPLETE) {
+    } else if (u->editing && key == 27) {
+        /* Esc leaves the last exchange as it is */
+        u->editing = 0;
+        input_set_text(u->in, "");
+        ui_status(u, 0, "not edited");
+        return;
+    } else if (u->status != NULL && !ui_busy(u) && a != ACTION_COMPLETE) {
         free(u->status);
         u->status = NULL;
     }
@@ -524,15 +368,14 @@ ui_pick_image_mode(const options *opt, char **notice, termdetect_result *r)
 }
 
 static void
-ui_welcome(ui *u, const char *note)
+ui_welcome(ui *u, const char *note, const char *hist_notice)
 {
-    const imp_config *c = engine_config(u->eng);
+    const session_snapshot *snap = u->snap;
     char *text = xasprintf("imp-chat %s: %s on the %s backend, %d positions of context. Type a "
                            "message and press Enter; /image PATH attaches a picture (Tab "
                            "completes); F1 lists commands and keys; Ctrl-D leaves.",
                            PACKAGE_VERSION, u->opt->model_dir ? u->opt->model_dir : "model",
-                           engine_backend_name(u->eng), engine_context(u->eng));
-    (void)c;
+                           snap->backend, snap->ctx);
     ui_notice(u, TRANSCRIPT_NOTICE, text);
     free(text);
     if (u->opt->demo)
@@ -541,6 +384,8 @@ ui_welcome(ui *u, const char *note)
                   "shows how imp-chat works; run imp-chat without --demo for the real model.");
     if (note != NULL)
         ui_notice(u, TRANSCRIPT_NOTICE, note);
+    if (hist_notice != NULL)
+        ui_notice(u, TRANSCRIPT_ERROR, hist_notice);
     for (int i = 0; i < u->opt->nnotices; i++)
         ui_notice(u, TRANSCRIPT_ERROR, u->opt->notices[i]);
     for (int i = 0; i < u->opt->nbindings; i++) {
@@ -555,17 +400,13 @@ ui_welcome(ui *u, const char *note)
 }
 
 int
-ui_run(const options *opt, engine *e, const char *note)
+ui_run(const options *opt, session *s, const char *note)
 {
     ui u;
     memset(&u, 0, sizeof u);
     u.opt = opt;
-    u.eng = e;
     u.reply_entry = -1;
-    u.sampling = *engine_sampling_borrow(e);
-    u.max_tokens = opt->max_tokens;
-    u.used = engine_positions_used(e);
-    u.ctx = engine_context(e);
+    u.snap = session_snapshot_new(s);
 
     char *notices = NULL, *cause = NULL, *term_notice = NULL;
     u.th = theme_load_new(opt->theme != NULL ? opt->theme : "default", &notices, &cause);
@@ -600,12 +441,23 @@ ui_run(const options *opt, engine *e, const char *note)
     actions_init();
     u.gal = gallery_new(mode, screen_colors(), term.passthrough,
                         term.cell_size_known ? term.cell_width : 0,
-                        term.cell_size_known ? term.cell_height : 0,
-                        engine_config(e)->vis_patches);
+                        term.cell_size_known ? term.cell_height : 0, u.snap->image_positions);
     u.tr = transcript_new(uidraw_image_entry, &u);
     u.in = input_new();
-    u.work = worker_new(e, opt->test_token_delay);
-    ui_welcome(&u, note);
+    char *hist_notice = NULL;
+    u.hist = inputhist_open(u.in, NULL, &hist_notice);
+    u.work = worker_new(s, opt->test_token_delay);
+    ui_welcome(&u, note, hist_notice);
+    free(hist_notice);
+    if (opt->resume) {
+        worker_job job = {.kind = WORKER_RESUME,
+                          .text = opt->resume_name != NULL ? xstrdup(opt->resume_name) : NULL};
+        u.job_start = ui_now_ms();
+        u.posted = xcalloc(1, sizeof *u.posted); /* its DONE pops this record */
+        u.posted[0].line = xstrdup("--resume");
+        u.nposted = 1;
+        worker_post(u.work, &job);
+    }
     if (start_notice != NULL)
         ui_notice(&u, TRANSCRIPT_NOTICE, start_notice);
     if (term_notice != NULL)
@@ -650,7 +502,7 @@ ui_run(const options *opt, engine *e, const char *note)
         }
         worker_event ev;
         while (worker_take(u.work, &ev)) {
-            ui_on_event(&u, &ev);
+            uievents_apply(&u, &ev);
             worker_event_free(&ev);
         }
         /* keys, and KEY_RESIZE after a SIGWINCH interrupted poll */
@@ -659,16 +511,22 @@ ui_run(const options *opt, engine *e, const char *note)
             u.quit = 1;
     }
 
-    worker_free(u.work); /* cancels a reply in progress */
+    worker_free(u.work); /* a reply in progress stops, and is saved as stopped */
     gallery_free(u.gal);
     screen_stop();
     transcript_free(u.tr);
+    inputhist_free(u.hist);
     input_free(u.in);
     theme_free(u.th);
-    free(u.staged);
-    ui_turns_free(&u);
+    uievents_turns_free(&u);
+    free(u.pictures);
+    session_snapshot_free(u.snap);
     free(u.status);
-    free(u.send_text);
+    for (int i = 0; i < u.nposted; i++) {
+        free(u.posted[i].text);
+        free(u.posted[i].line);
+    }
+    free(u.posted);
     free(u.image_tops);
     close(ui_signal_pipe[0]);
     close(ui_signal_pipe[1]);

@@ -25,10 +25,21 @@ uidraw_image_cols(int width)
 }
 
 void
-uidraw_image_entry(void *ctx, int image, int width, cell_lines *out)
+uidraw_image_entry(void *ctx, int number, int width, cell_lines *out)
 {
     ui *u = ctx;
-    gallery_render(u->gal, image, uidraw_image_cols(width), UI_IMAGE_MAX_ROWS, out);
+    int index = uievents_picture(u, number);
+    if (index >= 0) {
+        gallery_render(u->gal, index, number, uidraw_image_cols(width), UI_IMAGE_MAX_ROWS, out);
+        return;
+    }
+    /* the picture cannot be decoded for display (its file is gone): its caption says so */
+    const char *name = u->snap != NULL && number >= 1 && number <= u->snap->nimages
+                           ? u->snap->images[number - 1].name
+                           : "?";
+    char *caption = xasprintf("  [%d] %s (cannot be shown)", number, name);
+    sanitize_line_append(cell_lines_add(out), caption, ROLE_IMAGE_CAPTION, 0);
+    free(caption);
 }
 
 /* ------------------------------------------------------------------ drawing */
@@ -36,21 +47,21 @@ uidraw_image_entry(void *ctx, int image, int width, cell_lines *out)
 static void
 uidraw_status(ui *u, int y)
 {
-    int used = u->used, ctx = u->ctx;
+    const session_snapshot *snap = u->snap;
+    int used = snap->used, ctx = snap->ctx;
     int images = 0;
-    for (int t = 0; t < u->nturns; t++)
-        if (!u->turns[t].dropped)
-            images += u->turns[t].nimages - u->turns[t].images_dropped;
+    for (int i = 0; i < snap->nimages; i++)
+        images += snap->images[i].turn >= 0 && !snap->images[i].dropped;
     char right[256];
     int off = snprintf(right, sizeof right, " ctx %d/%d", used, ctx);
     if (images > 0)
         off += snprintf(right + off, sizeof right - off, " (%d image%s)", images,
                         images == 1 ? "" : "s");
-    if (u->nstaged > 0)
+    if (snap->doc.nstaged > 0)
         off += snprintf(right + off, sizeof right - off, " +%d staged",
-                        u->nstaged * engine_config(u->eng)->vis_patches);
-    if (u->have_last) {
-        const engine_stats *s = &u->last;
+                        snap->doc.nstaged * snap->image_positions);
+    if (snap->have_last) {
+        const engine_stats *s = &snap->last;
         double tps = engine_stats_tokens_per_s(s);
         off += snprintf(right + off, sizeof right - off, " | reused %d new %d", s->reused,
                         s->new_positions);
@@ -59,12 +70,16 @@ uidraw_status(ui *u, int y)
         snprintf(right + off, sizeof right - off, " first %.2fs %.1f tok/s ", s->first_token_ms / 1e3,
                  tps);
     } else {
-        snprintf(right + off, sizeof right - off, " | %s ", engine_backend_name(u->eng));
+        snprintf(right + off, sizeof right - off, " | %s ", snap->backend);
     }
     int warn = ctx > 0 && used * 10 > ctx * 9;
     role r = warn ? ROLE_STATUS_WARN : ROLE_STATUS;
-    const char *left = u->status != NULL ? u->status : u->busy ? "replying... (Ctrl-C stops)"
-                                                                 : "F1 help";
+    const char *left = u->status != NULL      ? u->status
+                       : u->reply_entry >= 0 ? "replying... (Ctrl-C stops)"
+                       : ui_busy(u)          ? "working... (Ctrl-C stops)"
+                       : u->editing ? "editing your last message: Enter replaces the exchange, "
+                                      "Esc leaves it"
+                                    : "F1 help";
     /* a message wins over the numbers: they give up their columns first */
     int lw = sanitize_width(left, strlen(left), 0);
     int rw = sanitize_width(right, strlen(right), 0);
@@ -79,24 +94,30 @@ uidraw_status(ui *u, int y)
 static void
 uidraw_tray(ui *u, int y)
 {
+    const session_snapshot *snap = u->snap;
     int x = 0;
     for (int i = 0; i < UI_TRAY_ROWS; i++)
         screen_fill(y + i, 0, COLS, ROLE_TRAY);
-    for (int k = 0; k < u->nstaged && x < COLS; k++) {
-        cell_lines preview;
-        cell_lines_init(&preview);
-        gallery_render_bare(u->gal, u->staged[k], UI_TRAY_PREVIEW_COLS, UI_TRAY_ROWS, &preview);
+    for (int number = 1; number <= snap->nimages && x < COLS; number++) {
+        const session_image_view *v = &snap->images[number - 1];
+        if (v->turn >= 0)
+            continue;
+        int index = uievents_picture(u, number);
         int pw = UI_TRAY_PREVIEW_COLS < COLS - x ? UI_TRAY_PREVIEW_COLS : COLS - x;
-        for (int r = 0; r < UI_TRAY_ROWS && r < preview.n; r++)
-            screen_draw_line(y + r, x, &preview.lines[r], pw, ROLE_TRAY);
-        cell_lines_free(&preview);
+        if (index >= 0) {
+            cell_lines preview;
+            cell_lines_init(&preview);
+            gallery_render_bare(u->gal, index, UI_TRAY_PREVIEW_COLS, UI_TRAY_ROWS, &preview);
+            for (int r = 0; r < UI_TRAY_ROWS && r < preview.n; r++)
+                screen_draw_line(y + r, x, &preview.lines[r], pw, ROLE_TRAY);
+            cell_lines_free(&preview);
+        }
         x += pw + 1;
-        int w, h;
-        gallery_size(u->gal, u->staged[k], &w, &h);
-        char *name = gallery_name_new(u->gal, u->staged[k]);
+        /* the number is what /drop N and /show N take */
+        char *name = xasprintf("[%d] %s", number, v->name);
         char size[64], cost[64];
-        snprintf(size, sizeof size, "%dx%d px", w, h);
-        snprintf(cost, sizeof cost, "%d positions", engine_config(u->eng)->vis_patches);
+        snprintf(size, sizeof size, "%dx%d px", v->width, v->height);
+        snprintf(cost, sizeof cost, "%d positions", snap->image_positions);
         int tw = 24 < COLS - x ? 24 : COLS - x;
         if (tw > 0) {
             screen_draw_text(y, x, name, tw, ROLE_TRAY, CELL_BOLD);
@@ -128,7 +149,7 @@ uidraw_image_overlay(ui *u)
 {
     cell_lines lines;
     cell_lines_init(&lines);
-    gallery_render(u->gal, u->overlay_image, COLS, LINES - 2, &lines);
+    gallery_render(u->gal, u->overlay_image, u->overlay_number, COLS, LINES - 2, &lines);
     for (int y = 0; y < LINES - 1; y++)
         screen_draw_line(y, 0, y < lines.n ? &lines.lines[y] : NULL, COLS, ROLE_NORMAL);
     screen_fill(LINES - 1, 0, COLS, ROLE_STATUS);
@@ -166,7 +187,7 @@ uidraw_frame(ui *u)
     input_layout(u->in, COLS - 2, max_rows > 0 ? max_rows : 1, &in_lines, &crow, &ccol);
     int input_rows = in_lines.n > 0 ? in_lines.n : 1;
     int input_y = status_y - input_rows;
-    int tray_rows = u->nstaged > 0 ? UI_TRAY_ROWS : 0;
+    int tray_rows = u->snap->doc.nstaged > 0 ? UI_TRAY_ROWS : 0;
     int tray_y = input_y - tray_rows;
     int sep_y = tray_y - 1;
     int height = sep_y;
@@ -199,7 +220,7 @@ uidraw_frame(ui *u)
     if (tray_rows > 0)
         uidraw_tray(u, tray_y);
     for (int r = 0; r < input_rows; r++) {
-        screen_draw_text(input_y + r, 0, r == 0 ? (u->busy ? "· " : "> ") : "  ", 2, ROLE_PROMPT, 0);
+        screen_draw_text(input_y + r, 0, r == 0 ? (ui_busy(u) ? "· " : "> ") : "  ", 2, ROLE_PROMPT, 0);
         screen_draw_line(input_y + r, 2, r < in_lines.n ? &in_lines.lines[r] : NULL, COLS - 2,
                          ROLE_INPUT);
     }

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cmdtable.h"
 #include "log.h"
 #include "worker.h"
 #include "xmalloc.h"
@@ -26,7 +27,8 @@ typedef struct {
 } worker_queue;
 
 struct worker {
-    engine *eng;
+    session *s;
+    sink out; /* the session's sink: every call becomes an event */
     int delay_ms;
     pthread_t thread;
     pthread_mutex_t lock;
@@ -34,7 +36,7 @@ struct worker {
     worker_queue jobs, events;
     int quit;
     volatile int cancel;
-    int pending; /* interface side: jobs posted minus DONE/ERROR events taken */
+    int pending; /* interface side: jobs posted minus DONE events taken */
     int pipe[2]; /* readable while events wait */
 };
 
@@ -75,87 +77,109 @@ worker_emit(worker *w, const worker_event *ev)
         ;
 }
 
-static void
-worker_emit_text(worker *w, worker_event_kind kind, const char *text, size_t len)
+static char *
+worker_copy(const char *text, size_t len)
 {
-    worker_event ev = {.kind = kind, .text = xmalloc(len + 1), .len = len};
-    memcpy(ev.text, text, len);
-    ev.text[len] = '\0';
-    worker_emit(w, &ev);
+    char *copy = xmalloc(len + 1);
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    return copy;
 }
 
-static int
-worker_on_token(void *ctx, int32_t id, const char *text, size_t len)
+/* ------------------------------------------------------------------ the session's sink */
+
+static void
+worker_sink_turn(void *ctx, int index, const char *text, const int *images, int nimages)
+{
+    worker_event ev = {.kind = WORKER_EV_TURN, .index = index, .text = xstrdup(text),
+                       .nimages = nimages};
+    ev.images = xreallocarray(NULL, (size_t)nimages + 1, sizeof *ev.images);
+    memcpy(ev.images, images, (size_t)nimages * sizeof *images);
+    worker_emit(ctx, &ev);
+}
+
+static void
+worker_sink_reply_reset(void *ctx, int index)
+{
+    worker_event ev = {.kind = WORKER_EV_REPLY_RESET, .index = index};
+    worker_emit(ctx, &ev);
+}
+
+static void
+worker_sink_reply_text(void *ctx, const char *text, size_t len)
 {
     worker *w = ctx;
-    (void)id;
-    if (len > 0)
-        worker_emit_text(w, WORKER_EV_TEXT, text, len);
-    if (w->delay_ms > 0 && id >= 0) {
+    worker_event ev = {.kind = WORKER_EV_TEXT, .text = worker_copy(text, len), .len = len};
+    worker_emit(w, &ev);
+    if (w->delay_ms > 0) {
         struct timespec ts = {w->delay_ms / 1000, (long)(w->delay_ms % 1000) * 1000000L};
         while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
             ;
     }
+}
+
+static void
+worker_sink_reply_end(void *ctx, const engine_stats *st, const int32_t *ids, size_t nids)
+{
+    worker_event ev = {.kind = WORKER_EV_REPLY_END, .stats = *st};
+    worker_emit(ctx, &ev);
+}
+
+static void
+worker_sink_message(void *ctx, sink_level level, const char *text)
+{
+    worker_event ev = {.kind = WORKER_EV_MESSAGE, .level = level, .text = xstrdup(text)};
+    worker_emit(ctx, &ev);
+}
+
+static void
+worker_sink_changed(void *ctx, sink_change what)
+{
+    worker *w = ctx;
+    worker_event ev = {.kind = WORKER_EV_CHANGED, .change = what,
+                       .snap = session_snapshot_new(w->s)};
+    worker_emit(w, &ev);
+}
+
+static int
+worker_sink_progress(void *ctx, int done, int total)
+{
+    worker *w = ctx;
+    worker_event ev = {.kind = WORKER_EV_PROGRESS, .done = done, .total = total};
+    worker_emit(w, &ev);
+    return w->cancel;
+}
+
+static int
+worker_sink_front(void *ctx, sink_request req, const char *arg, int number, char **cause)
+{
+    /* the interface runs the other requests itself, on its own thread */
+    if (req != SINK_EDIT)
+        return log_cause(cause, "not available on the engine thread");
+    worker_event ev = {.kind = WORKER_EV_EDIT, .text = xstrdup(arg), .index = number};
+    worker_emit(ctx, &ev);
     return 0;
 }
 
-/* Add the job's images to the engine; -1 with *cause at the first that fails. */
-static int
-worker_add_images(worker *w, const worker_job *job, int **slots, char **cause)
-{
-    *slots = xreallocarray(NULL, (size_t)job->npaths + 1, sizeof **slots);
-    for (int i = 0; i < job->npaths; i++) {
-        (*slots)[i] = engine_image_add(w->eng, job->paths[i], cause);
-        if ((*slots)[i] < 0)
-            return -1;
-    }
-    return 0;
-}
+/* ------------------------------------------------------------------ the thread */
 
 static void
 worker_run(worker *w, worker_job *job)
 {
-    worker_event done = {.kind = WORKER_EV_DONE};
     char *cause = NULL;
-    int rc = 0;
-    switch (job->kind) {
-    case WORKER_SEND: {
-        int *slots = NULL;
-        rc = worker_add_images(w, job, &slots, &cause);
-        if (rc == 0 && job->has_plan) {
-            engine_make_room(w->eng, &job->plan, NULL);
-            worker_event room = {.kind = WORKER_EV_ROOM};
-            worker_emit(w, &room);
-        }
-        if (rc == 0)
-            rc = engine_send(w->eng, job->text, slots, job->npaths, job->max_tokens,
-                             worker_on_token, w, &w->cancel, &done.stats, &cause);
-        done.turn = 1;
-        free(slots);
-        break;
-    }
-    case WORKER_REGEN:
-        rc = engine_regen(w->eng, job->max_tokens, worker_on_token, w, &w->cancel, &done.stats,
-                          &cause);
-        done.turn = 1;
-        break;
-    case WORKER_CLEAR:
-        engine_clear(w->eng);
-        break;
-    case WORKER_SYSTEM:
-        engine_set_system(w->eng, job->text);
-        break;
-    case WORKER_SAMPLING:
-        engine_set_sampling(w->eng, &job->sampling);
-        break;
-    }
-    if (rc != 0) {
-        worker_emit_text(w, WORKER_EV_ERROR, cause, strlen(cause));
+    int rc;
+    if (job->kind == WORKER_RESUME)
+        rc = job->text != NULL ? session_load(w->s, job->text, &w->out, &cause)
+                               : session_resume_last(w->s, &w->out, &cause);
+    else
+        rc = cmdtable_run_line(w->s, &w->out, job->text, job->confirmed, &cause);
+    worker_event done = {.kind = WORKER_EV_DONE, .rc = rc, .snap = session_snapshot_new(w->s)};
+    if (rc != 0 && cause != NULL) {
+        done.text = cause;
+        done.len = strlen(cause);
+    } else {
         free(cause);
-        return;
     }
-    done.positions_used = engine_positions_used(w->eng);
-    done.context = engine_context(w->eng);
     worker_emit(w, &done);
 }
 
@@ -172,7 +196,7 @@ worker_main(void *arg)
         worker_node *n = worker_queue_pop(&w->jobs);
         pthread_mutex_unlock(&w->lock);
         worker_run(w, &n->u.job);
-        worker_job_free(&n->u.job);
+        free(n->u.job.text);
         free(n);
         pthread_mutex_lock(&w->lock);
     }
@@ -181,11 +205,23 @@ worker_main(void *arg)
 }
 
 worker *
-worker_new(engine *e, int delay_ms)
+worker_new(session *s, int delay_ms)
 {
     worker *w = xcalloc(1, sizeof *w);
-    w->eng = e;
+    w->s = s;
     w->delay_ms = delay_ms;
+    w->out = (sink){
+        .ctx = w,
+        .turn = worker_sink_turn,
+        .reply_reset = worker_sink_reply_reset,
+        .reply_text = worker_sink_reply_text,
+        .reply_end = worker_sink_reply_end,
+        .message = worker_sink_message,
+        .changed = worker_sink_changed,
+        .progress = worker_sink_progress,
+        .front = worker_sink_front,
+    };
+    session_set_cancel(s, &w->cancel);
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->wake, NULL);
     if (pipe(w->pipe) != 0)
@@ -200,20 +236,14 @@ worker_new(engine *e, int delay_ms)
 }
 
 void
-worker_job_free(worker_job *job)
-{
-    free(job->text);
-    for (int i = 0; i < job->npaths; i++)
-        free(job->paths[i]);
-    free(job->paths);
-    memset(job, 0, sizeof *job);
-}
-
-void
 worker_event_free(worker_event *ev)
 {
     free(ev->text);
     ev->text = NULL;
+    free(ev->images);
+    ev->images = NULL;
+    session_snapshot_free(ev->snap);
+    ev->snap = NULL;
 }
 
 void
@@ -226,10 +256,12 @@ worker_free(worker *w)
     w->cancel = 1;
     pthread_cond_signal(&w->wake);
     pthread_mutex_unlock(&w->lock);
+    /* a reply in progress stops at the next token and is saved as stopped */
     pthread_join(w->thread, NULL);
+    session_set_cancel(w->s, NULL);
     worker_node *n;
     while ((n = worker_queue_pop(&w->jobs)) != NULL) {
-        worker_job_free(&n->u.job);
+        free(n->u.job.text);
         free(n);
     }
     while ((n = worker_queue_pop(&w->events)) != NULL) {
@@ -279,7 +311,7 @@ worker_take(worker *w, worker_event *ev)
         return 0;
     *ev = n->u.ev;
     free(n);
-    if (ev->kind == WORKER_EV_DONE || ev->kind == WORKER_EV_ERROR)
+    if (ev->kind == WORKER_EV_DONE)
         w->pending--;
     return 1;
 }
@@ -290,3 +322,8 @@ worker_cancel(worker *w)
     w->cancel = 1;
 }
 
+int
+worker_busy(const worker *w)
+{
+    return w->pending > 0;
+}

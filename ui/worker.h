@@ -1,66 +1,69 @@
 /*
- * The engine thread of the chat: the interface posts jobs (send, regenerate, clear, settings) and
- * reads events (reply text, end of turn, errors) when the wake-up fd is readable. Only the worker
- * touches the engine while a job runs; the interface may borrow it between jobs.
+ * The engine thread of the chat: it owns the conversation (session.h) and runs the lines the
+ * interface posts (messages and the commands that change the conversation) one at a time; what
+ * the session says comes back as events, read when the wake-up fd is readable. Planning, sending,
+ * rebuilding and saving all happen here; the interface only reads the snapshots the events carry.
  */
 #ifndef IMP_WORKER_H
 #define IMP_WORKER_H
 
-#include "engine.h"
+#include "session.h"
 
 typedef enum {
-    WORKER_SEND,     /* text with image paths; make room first when has_plan */
-    WORKER_REGEN,    /* the last reply again */
-    WORKER_CLEAR,    /* forget the conversation */
-    WORKER_SYSTEM,   /* new system prompt (text) */
-    WORKER_SAMPLING, /* new sampling parameters */
+    WORKER_LINE,   /* a line as typed: a message or a /command */
+    WORKER_RESUME, /* --resume: text names the session, NULL the last one */
 } worker_job_kind;
 
 typedef struct {
     worker_job_kind kind;
     char *text;
-    char **paths; /* images to attach, in order */
-    int npaths;
-    int max_tokens;
-    sampler_params sampling;
-    engine_room_plan plan;
-    int has_plan;
+    int confirmed; /* the user confirmed dropping older exchanges for this message */
 } worker_job;
 
 typedef enum {
-    WORKER_EV_TEXT,  /* a piece of the reply */
-    WORKER_EV_ROOM,  /* the context was rebuilt without what the plan dropped */
-    WORKER_EV_DONE,  /* the turn (or any other job) ended */
-    WORKER_EV_ERROR, /* the job could not run; text says why; nothing changed */
+    WORKER_EV_TURN,        /* an exchange starts: index, text (the message), images, nimages */
+    WORKER_EV_REPLY_RESET, /* index's reply is generated again */
+    WORKER_EV_TEXT,        /* a piece of the reply */
+    WORKER_EV_REPLY_END,   /* stats */
+    WORKER_EV_MESSAGE,     /* level, text */
+    WORKER_EV_CHANGED,     /* change, snap */
+    WORKER_EV_PROGRESS,    /* done of total positions put back in the cache */
+    WORKER_EV_EDIT,        /* text: the last message, for the editor */
+    WORKER_EV_DONE,        /* the job ended: rc (0, -1, SESSION_CONFIRM), text (the cause), snap */
 } worker_event_kind;
 
 typedef struct {
     worker_event_kind kind;
-    char *text; /* TEXT: the piece; ERROR: the cause; owned by the event */
+    char *text; /* owned by the event */
     size_t len;
-    engine_stats stats;     /* DONE after a send or regen */
-    int turn;               /* DONE: 1 when the job was a turn */
-    int positions_used;     /* after the job */
-    int context;
+    int index;
+    int *images; /* image numbers (from 1) */
+    int nimages;
+    sink_level level;
+    sink_change change;
+    int done, total;
+    int rc;
+    engine_stats stats;
+    session_snapshot *snap; /* owned by the event; the taker may steal it (set to NULL) */
 } worker_event;
 
 typedef struct worker worker;
 
-/* Start the thread for e (borrowed; it must outlive the worker). delay_ms slows tokens for tests. */
-worker *worker_new(engine *e, int delay_ms);
+/* Start the thread for s (borrowed; it must outlive the worker). delay_ms slows tokens for tests. */
+worker *worker_new(session *s, int delay_ms);
 /* Cancel what runs, stop the thread and free the queues. */
 void worker_free(worker *w);
 /* The fd that becomes readable when events are waiting. */
 int worker_fd(const worker *w);
-/* Queue a job; its strings and arrays are taken over. */
+/* Queue a job; its text is taken over. */
 void worker_post(worker *w, worker_job *job);
 /* Take the next event (1), or 0 when there is none. Free it with worker_event_free. */
 int worker_take(worker *w, worker_event *ev);
-/* Free an event's text. */
+/* Free an event's text, images and snapshot. */
 void worker_event_free(worker_event *ev);
-/* Ask the running turn to stop after the token in progress. */
+/* Ask the running job to stop after the token in progress (or the rebuild's chunk). */
 void worker_cancel(worker *w);
-/* Free a job's strings (for jobs that were not posted). */
-void worker_job_free(worker_job *job);
+/* Whether a job is posted and not yet done. */
+int worker_busy(const worker *w);
 
 #endif

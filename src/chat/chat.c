@@ -57,6 +57,12 @@ chat_set_system(chat *c, const char *system)
     chat_clear(c);
 }
 
+const char *
+chat_system_borrow(const chat *c)
+{
+    return c->system;
+}
+
 int
 chat_turns(const chat *c)
 {
@@ -142,6 +148,15 @@ chat_drop_oldest_turn(chat *c)
     chat_turn_free(&c->turns[0]);
     memmove(c->turns, c->turns + 1, (size_t)(c->nturns - 1) * sizeof *c->turns);
     c->nturns--;
+    return 1;
+}
+
+int
+chat_drop_last_turn(chat *c)
+{
+    if (c->nturns == 0)
+        return 0;
+    chat_turn_free(&c->turns[--c->nturns]);
     return 1;
 }
 

@@ -13,13 +13,20 @@
     "A chat between a curious user and an artificial intelligence assistant. The assistant gives " \
     "helpful, detailed, and polite answers to the user's questions."
 
-/* One turn: the user's message with its images and the reply's generated ids. */
+/*
+ * One turn: the user's message with its images and the reply's generated ids, and where the turn
+ * sits in the KV cache (filled in by the engine as it runs the turn).
+ */
 typedef struct {
     char *text;
     int *slots;      /* engine image slots, attach order */
     int nslots;
     int32_t *reply;  /* generated ids, never re-tokenized */
     size_t nreply;
+    int kv_start;    /* cache length before the turn's ids (the previous reply's tail first) */
+    int prompt_end;  /* cache length after the turn's prompt */
+    size_t seen_start, seen_prompt_end; /* the repetition penalty's id list at the same points */
+    int32_t last_prompt_id; /* the prompt's last id, run again when its logits are gone */
 } chat_turn;
 
 typedef struct chat chat;
@@ -32,6 +39,8 @@ void chat_free(chat *c);
 void chat_clear(chat *c);
 /* Replace the system prompt; it opens the first turn, so the conversation starts over. */
 void chat_set_system(chat *c, const char *system);
+/* Borrow the system prompt. */
+const char *chat_system_borrow(const chat *c);
 /* Number of turns. */
 int chat_turns(const chat *c);
 /* Borrow turn i (0 is the oldest kept). */
@@ -52,6 +61,8 @@ void chat_clear_reply(chat *c);
 int chat_drop_oldest_image(chat *c);
 /* Drop the oldest turn; 0 when there is none. */
 int chat_drop_oldest_turn(chat *c);
+/* Drop the newest turn; 0 when there is none. */
+int chat_drop_last_turn(chat *c);
 /* A copy of the conversation (for planning what to drop without changing it). */
 chat *chat_copy_new(const chat *c);
 

@@ -10,8 +10,9 @@
 #include "xmalloc.h"
 
 struct sampler {
-    sampler_params p;
+    sampler_params p; /* seed_set as the caller gave it; seed is the one in use */
     uint64_t state;
+    int started;      /* the stream has a seed */
 };
 
 void
@@ -27,16 +28,27 @@ sampler_params_init(sampler_params *p)
 void
 sampler_set_params(sampler *s, const sampler_params *p)
 {
-    int reseed = p->seed_set || !s->p.seed_set; /* an explicit seed always restarts */
+    uint64_t running = s->p.seed;
     s->p = *p;
-    if (!s->p.seed_set) {
+    if (!p->seed_set) {
+        /* no seed of the caller's: keep the stream's, or take one from the clock at the start */
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        s->p.seed = (uint64_t)ts.tv_sec * 1000000007ull ^ (uint64_t)ts.tv_nsec;
-        s->p.seed_set = 1;
+        s->p.seed = s->started ? running
+                               : (uint64_t)ts.tv_sec * 1000000007ull ^ (uint64_t)ts.tv_nsec;
     }
-    if (reseed)
+    /* other settings never restart the stream: only a new seed does */
+    if (!s->started || (p->seed_set && p->seed != running))
         s->state = s->p.seed;
+    s->started = 1;
+}
+
+void
+sampler_reseed(sampler *s, uint64_t seed)
+{
+    s->p.seed = seed;
+    s->p.seed_set = 1;
+    s->state = seed;
 }
 
 sampler *
@@ -44,7 +56,6 @@ sampler_new(const sampler_params *p)
 {
     sampler *s = xcalloc(1, sizeof *s);
     sampler_set_params(s, p);
-    s->state = s->p.seed;
     return s;
 }
 

@@ -11,7 +11,7 @@ typedef struct {
     float top_p;          /* 1: off */
     float repeat_penalty; /* 1: off; applied to every id seen in the conversation */
     uint64_t seed;
-    int seed_set;         /* 0: seed from the clock at creation */
+    int seed_set;         /* the seed was given (else it comes from the clock at creation) */
 } sampler_params;
 
 typedef struct sampler sampler;
@@ -22,8 +22,13 @@ void sampler_params_init(sampler_params *p);
 sampler *sampler_new(const sampler_params *p);
 /* Free a sampler. */
 void sampler_free(sampler *s);
-/* Change the parameters; a changed seed restarts the random stream. */
+/*
+ * Change the parameters; the random stream goes on unless p gives a seed other than the one in use
+ * (changing the temperature must not replay the same draws).
+ */
 void sampler_set_params(sampler *s, const sampler_params *p);
+/* Restart the random stream from seed, which becomes the given seed. */
+void sampler_reseed(sampler *s, uint64_t seed);
 /* Borrow the current parameters. */
 const sampler_params *sampler_params_borrow(const sampler *s);
 /*

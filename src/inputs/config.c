@@ -332,6 +332,10 @@ config_load(imp_config *cfg, const char *dir, char **cause)
         rc = config_load_lm(&c, &at, root);
         if (rc == 0)
             rc = config_load_vision(&c, &at, root);
+        /* the name the model was published under tells saved sessions apart; absent: none */
+        json_t *name = json_object_get(root, "_name_or_path");
+        if (json_is_string(name))
+            snprintf(c.name, sizeof c.name, "%s", json_string_value(name));
         if (rc == 0)
             *cfg = c;
     }
@@ -344,6 +348,7 @@ void
 config_init_default(imp_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
+    snprintf(cfg->name, sizeof cfg->name, "MILVLG/Imp-v1-3b (synthetic)");
     cfg->hidden = 2560;
     cfg->heads = 32;
     cfg->head_dim = 80;

@@ -3,6 +3,7 @@
 #define IMP_MODEL_CONFIG_H
 
 typedef struct {
+    char name[96];     /* config.json's _name_or_path ("MILVLG/Imp-v1-3b"), or "" */
     /* Phi-2 language model */
     int hidden;        /* 2560 */
     int heads;         /* 32 */
