@@ -41,27 +41,6 @@ cuda_ctx(backend *be)
 
 /* ------------------------------------------------------------------ weights and buffers */
 
-/* Element i of a mapped tensor as float (the data may be unaligned). */
-static float
-cuda_tensor_value(const weights_tensor *t, int64_t i)
-{
-    const unsigned char *src = t->data;
-    uint16_t h;
-    float f;
-    switch (t->dtype) {
-    case WEIGHTS_F16:
-        memcpy(&h, src + 2 * i, 2);
-        return f16_to_f32(h);
-    case WEIGHTS_BF16:
-        memcpy(&h, src + 2 * i, 2);
-        return bf16_to_f32(h);
-    case WEIGHTS_F32:
-        break;
-    }
-    memcpy(&f, src + 4 * i, 4);
-    return f;
-}
-
 static backend_weight *
 cuda_weight_new(backend *be, const weights_tensor *t)
 {
@@ -79,14 +58,14 @@ cuda_weight_new(backend *be, const weights_tensor *t)
         } else {
             uint16_t *h = xreallocarray(NULL, n ? n : 1, sizeof *h);
             for (size_t i = 0; i < n; i++)
-                h[i] = f32_to_f16(cuda_tensor_value(t, (int64_t)i));
+                h[i] = f32_to_f16(weights_tensor_value(t, (int64_t)i));
             gpu_upload(g, w->data, h, n * 2, what);
             free(h);
         }
     } else {
         float *f = xreallocarray(NULL, n ? n : 1, sizeof *f);
         for (size_t i = 0; i < n; i++)
-            f[i] = cuda_tensor_value(t, (int64_t)i);
+            f[i] = weights_tensor_value(t, (int64_t)i);
         w->data = gpu_alloc(g, n * sizeof(float), what);
         gpu_upload(g, w->data, f, n * sizeof(float), what);
         free(f);
@@ -291,6 +270,9 @@ cuda_free(backend *be)
 
 static const backend_ops cuda_ops = {
     .name = "cuda",
+    /* q8 and q4 need their own kernels (quant.h gives the layout): fp16 only for now */
+    .weight_modes = QUANT_MODE_BIT(QUANT_F16),
+    .default_weights = QUANT_F16,
     .free = cuda_free,
     .weight_new = cuda_weight_new,
     .weight_free = cuda_weight_free,
@@ -316,6 +298,12 @@ static const backend_ops cuda_ops = {
     .sample = cuda_sample,
     .sync = cuda_sync,
 };
+
+unsigned
+backend_cuda_weight_modes(void)
+{
+    return cuda_ops.weight_modes;
+}
 
 backend *
 backend_cuda_new(int threads, size_t need, char **why)

@@ -24,6 +24,8 @@ typedef struct gpu_ctx gpu_ctx;
  * architecture, not enough memory: how much is needed and how much is free).
  */
 struct backend *backend_cuda_new(int threads, size_t need, char **why);
+/* The weight modes the CUDA backend runs (QUANT_MODE_BIT of each); no device is needed to ask. */
+unsigned backend_cuda_weight_modes(void);
 
 /* Open device 0 after the checks backend_cuda_new describes; NULL with *why. */
 gpu_ctx *gpu_ctx_new(size_t need, char **why);

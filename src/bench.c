@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #ifdef HAVE_OPENBLAS
 #include <cblas.h>
@@ -25,6 +26,7 @@
 #include "numarg.h"
 #include "phi2.h"
 #include "projector.h"
+#include "quant.h"
 #include "siglip.h"
 #include "synthetic.h"
 #include "threadpool.h"
@@ -36,6 +38,7 @@ typedef struct {
     const char *model_dir;
     int threads;
     backend_choice backend;
+    quant_mode weights; /* QUANT_AUTO: the backend's default */
     int prompt_positions;
     int decode_positions[4];
     int ndecode;
@@ -43,6 +46,17 @@ typedef struct {
     int skip_vision;
     int skip_prefill;
 } bench_options;
+
+/* The weight mode of the run, named in every line. */
+static const char *bench_weights = "f16";
+
+/* Start a measurement's JSON line: its name, the backend and the weight mode. */
+static void
+bench_head(const backend *be, const char *name)
+{
+    printf("{\"bench\":\"%s\",\"backend\":\"%s\",\"weights\":\"%s\"", name, be->ops->name,
+           bench_weights);
+}
 
 static double
 bench_now(void)
@@ -138,15 +152,66 @@ bench_reader_pass(bench_reader *r, int passes)
     return best;
 }
 
+/* The process's peak resident memory, in bytes. */
+static double
+bench_peak_rss(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss * 1024.0;
+}
+
+/* What the engine's run held at most: in all, and without the benchmark's decode read buffer. */
+typedef struct {
+    double process;
+    double engine;
+} bench_memory;
+
+/*
+ * Resident memory in bytes: now (VmRSS) or the peak since bench_reset_hwm (VmHWM), from Linux's
+ * /proc/self/status; the process's peak where that cannot be read.
+ */
+static double
+bench_status_rss(const char *key)
+{
+    char line[256];
+    double kb = -1;
+    FILE *f = fopen("/proc/self/status", "r");
+    while (f != NULL && kb < 0 && fgets(line, sizeof line, f) != NULL)
+        if (strncmp(line, key, strlen(key)) == 0)
+            kb = atof(line + strlen(key));
+    if (f != NULL)
+        fclose(f);
+    return kb >= 0 ? kb * 1024 : bench_peak_rss();
+}
+
+/*
+ * Start VmHWM over from the memory held now (Linux 4.0 and later; nothing elsewhere), keeping the
+ * peak it drops in *keep (NULL: dropped).
+ */
+static void
+bench_reset_hwm(double *keep)
+{
+    double peak = bench_status_rss("VmHWM:");
+    if (keep != NULL && peak > *keep)
+        *keep = peak;
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (f != NULL) {
+        fputs("5", f);
+        fclose(f);
+    }
+}
+
 /* The bandwidth floor for decode, over 1 GiB (far past any cache). */
 static double
 bench_memory_bandwidth(int threads)
 {
     bench_reader r = bench_reader_new(threads, (size_t)1 << 30);
     double best = bench_reader_pass(&r, 5);
+    printf("{\"bench\":\"memory_read_bandwidth\",\"threads\":%d,\"GB_per_s\":%.2f}\n",
+           threadpool_size(r.pool), best / 1e9);
+    fflush(stdout);
     bench_reader_free(&r);
-    printf("{\"bench\":\"memory_read_bandwidth\",\"threads\":%d,\"GB_per_s\":%.2f}\n", threads,
-           best / 1e9);
     return best;
 }
 
@@ -197,10 +262,10 @@ bench_matmul(backend *be, const checkpoint *ck, int rows)
         free(wf);
         free(yf);
 #endif
-        printf("{\"bench\":\"matmul\",\"backend\":\"%s\",\"rows\":%d,\"in\":%d,\"out\":%d,"
-               "\"ms\":%.2f,\"GFLOP_per_s\":%.1f,\"sgemm_fp32_GFLOP_per_s\":%.1f,"
-               "\"fraction_of_sgemm\":%.2f}\n",
-               be->ops->name, rows, in, out, best * 1e3, ours, ref, ref > 0 ? ours / ref : 0);
+        bench_head(be, "matmul");
+        printf(",\"rows\":%d,\"in\":%d,\"out\":%d,\"ms\":%.2f,\"GFLOP_per_s\":%.1f,"
+               "\"sgemm_fp32_GFLOP_per_s\":%.1f,\"fraction_of_sgemm\":%.2f}\n",
+               rows, in, out, best * 1e3, ours, ref, ref > 0 ? ours / ref : 0);
         fflush(stdout);
         be->ops->weight_free(be, w);
         be->ops->buf_free(be, y);
@@ -230,8 +295,8 @@ bench_vision(backend *be, const checkpoint *ck, const imp_config *cfg)
                                                 2.0 * cfg->vis_hidden * cfg->vis_inner) +
                                      4.0 * n * n * cfg->vis_hidden) +
                   2.0 * n * (cfg->mm_hidden * (double)cfg->hidden + (double)cfg->hidden * cfg->hidden);
-    printf("{\"bench\":\"vision\",\"backend\":\"%s\",\"ms\":%.1f,\"GFLOP_per_s\":%.1f}\n",
-           be->ops->name, dt * 1e3, flop / dt / 1e9);
+    bench_head(be, "vision");
+    printf(",\"ms\":%.1f,\"GFLOP_per_s\":%.1f}\n", dt * 1e3, flop / dt / 1e9);
     fflush(stdout);
     be->ops->buf_free(be, feat);
     be->ops->buf_free(be, out);
@@ -286,23 +351,27 @@ bench_turn(backend *be, const checkpoint *ck, const imp_config *cfg, const bench
         engine_send_ids(e, ids + ntext, (size_t)follow, NULL, 0, 1, NULL, NULL, NULL, &fu, &cause) != 0)
         fatal("the benchmark's turn was refused: %s", cause);
     double flop = bench_lm_flop(cfg, st.new_positions, 0);
-    printf("{\"bench\":\"prefill\",\"backend\":\"%s\",\"positions\":%d,\"images\":%d,\"ms\":%.1f,"
-           "\"tokens_per_s\":%.1f,\"GFLOP_per_s\":%.1f,\"image_encode_ms\":%.1f,"
-           "\"first_token_ms\":%.1f}\n",
-           be->ops->name, st.new_positions, with_image, st.prefill_ms,
-           st.new_positions / (st.prefill_ms / 1e3), flop / (st.prefill_ms / 1e3) / 1e9, st.encode_ms,
-           st.first_token_ms);
-    printf("{\"bench\":\"followup_first_token\",\"backend\":\"%s\",\"history\":%d,"
-           "\"new_positions\":%d,\"ms\":%.1f}\n",
-           be->ops->name, fu.reused, fu.new_positions, fu.first_token_ms);
+    bench_head(be, "prefill");
+    printf(",\"positions\":%d,\"images\":%d,\"ms\":%.1f,\"tokens_per_s\":%.1f,"
+           "\"GFLOP_per_s\":%.1f,\"image_encode_ms\":%.1f,\"first_token_ms\":%.1f}\n",
+           st.new_positions, with_image, st.prefill_ms, st.new_positions / (st.prefill_ms / 1e3),
+           flop / (st.prefill_ms / 1e3) / 1e9, st.encode_ms, st.first_token_ms);
+    bench_head(be, "followup_first_token");
+    printf(",\"history\":%d,\"new_positions\":%d,\"ms\":%.1f}\n", fu.reused, fu.new_positions,
+           fu.first_token_ms);
     fflush(stdout);
     free(ids);
     engine_free(e);
 }
 
+/*
+ * Prefill, follow-up and decode; mem gets the most memory held (bytes), and the engine's part of
+ * it: the peak before each decode depth, or the memory during its steps less the read buffer
+ * timing them (the peak is started over once the buffer is gone).
+ */
 static void
 bench_lm(backend *be, const checkpoint *ck, const imp_config *cfg, const bench_options *bo,
-         double bandwidth)
+         double bandwidth, bench_memory *mem)
 {
     if (!bo->skip_prefill)
         bench_turn(be, ck, cfg, bo); /* first: its model is freed before the next one is made */
@@ -318,14 +387,14 @@ bench_lm(backend *be, const checkpoint *ck, const imp_config *cfg, const bench_o
     float *krows = xmalloc(64 * d * sizeof(float));
     bench_fill(krows, 64 * d, 11, 1.0f);
     int filled = 0;
-    double matrix_bytes = 0;
+    /* the weights one token streams: every layer's matrices and the output head, as stored */
+    double matrix_bytes = (double)weights_tensor_bytes(&ck->lm_head.w);
     for (int l = 0; l < cfg->layers; l++) {
         const checkpoint_lm_layer *cl = &ck->lm[l];
         const weights_tensor *ts[] = {&cl->q.w, &cl->k.w, &cl->v.w, &cl->dense.w, &cl->fc1.w, &cl->fc2.w};
         for (int i = 0; i < 6; i++)
-            matrix_bytes += (double)ts[i]->nelem * weights_dtype_size(ts[i]->dtype);
+            matrix_bytes += (double)weights_tensor_bytes(ts[i]);
     }
-    matrix_bytes += (double)ck->lm_head.w.nelem * weights_dtype_size(ck->lm_head.w.dtype);
     for (int p = 0; p < bo->ndecode; p++) {
         int pos = bo->decode_positions[p];
         if (pos + 1 + bo->decode_tokens >= ctx)
@@ -347,7 +416,8 @@ bench_lm(backend *be, const checkpoint *ck, const imp_config *cfg, const bench_o
         be->ops->buf_upload(be, x1, row, d);
         phi2_forward(lm, kv, x1, 1, pos, logits);
         be->ops->sync(be);
-        double kv_bytes = 2.0 * cfg->layers * d * sizeof(float) * (pos + 1 + bo->decode_tokens / 2);
+        /* keys and values, fp16 on every backend, up to the middle step's position */
+        double kv_bytes = 2.0 * cfg->layers * d * 2 * (pos + 1 + bo->decode_tokens / 2);
         double bytes = matrix_bytes + kv_bytes;
         /*
          * Each timed step is paired with a read of 256 MiB (far past the caches) just before it:
@@ -355,6 +425,8 @@ bench_lm(backend *be, const checkpoint *ck, const imp_config *cfg, const bench_o
          * so a step is compared with what the memory gave at that moment. The best read seen in
          * the whole run is reported too, as the stricter floor.
          */
+        if (bench_status_rss("VmHWM:") > mem->engine)
+            mem->engine = bench_status_rss("VmHWM:");
         bench_reader reader = bench_reader_new(be->threads, (size_t)256 << 20);
         double *times = xmalloc((size_t)bo->decode_tokens * sizeof(double));
         double *reads = xmalloc((size_t)bo->decode_tokens * sizeof(double));
@@ -377,15 +449,22 @@ bench_lm(backend *be, const checkpoint *ck, const imp_config *cfg, const bench_o
         double read = bench_median(reads, bo->decode_tokens);
         double fraction = bench_median(ratios, bo->decode_tokens);
         double mean = total / bo->decode_tokens;
+        /* the reader is all resident (written when made): what is left is the engine's */
+        double rss = bench_status_rss("VmRSS:") - (double)reader.bytes;
+        if (rss > mem->engine)
+            mem->engine = rss;
         bench_reader_free(&reader);
+        bench_reset_hwm(&mem->process);
         free(times);
         free(reads);
         free(ratios);
-        printf("{\"bench\":\"decode\",\"backend\":\"%s\",\"position\":%d,\"tokens_per_s\":%.2f,"
-               "\"ms_per_token\":%.1f,\"mean_ms_per_token\":%.1f,\"bytes_per_token\":%.0f,"
-               "\"GB_per_s\":%.2f,\"bandwidth_GB_per_s\":%.2f,\"fraction_of_bandwidth\":%.2f,"
-               "\"best_bandwidth_GB_per_s\":%.2f,\"fraction_of_best_bandwidth\":%.2f}\n",
-               be->ops->name, pos, 1.0 / dt, dt * 1e3, mean * 1e3, bytes, bytes / dt / 1e9,
+        bench_head(be, "decode");
+        printf(",\"position\":%d,\"tokens_per_s\":%.2f,\"ms_per_token\":%.1f,"
+               "\"mean_ms_per_token\":%.1f,\"weight_bytes_per_token\":%.0f,"
+               "\"bytes_per_token\":%.0f,\"GB_per_s\":%.2f,\"bandwidth_GB_per_s\":%.2f,"
+               "\"fraction_of_bandwidth\":%.2f,\"best_bandwidth_GB_per_s\":%.2f,"
+               "\"fraction_of_best_bandwidth\":%.2f}\n",
+               pos, 1.0 / dt, dt * 1e3, mean * 1e3, matrix_bytes, bytes, bytes / dt / 1e9,
                read / 1e9, fraction, bandwidth / 1e9, bytes / dt / bandwidth);
         fflush(stdout);
     }
@@ -401,9 +480,10 @@ static void
 bench_usage(FILE *f)
 {
     fprintf(f, "usage: imp-bench (--synthetic | -m DIR) [options]\n"
-               "  --synthetic            random fp16 weights at imp-v1-3b's real size\n"
+               "  --synthetic            random weights at imp-v1-3b's real size\n"
                "  -m, --model DIR        a model folder instead\n"
                "  --backend NAME         auto, cpu or cuda (default auto)\n"
+               "  --weights MODE         f16, q8 or q4 (default: q8 on the CPU, f16 on CUDA)\n"
                "  --threads N            CPU threads (default: all cores)\n"
                "  --prompt-positions N   prefill length (default 777: one image and a question)\n"
                "  --decode-positions L   comma-separated cache depths for decode (default 100,1500)\n"
@@ -425,11 +505,12 @@ int
 main(int argc, char **argv)
 {
     bench_options bo = {.prompt_positions = 777, .decode_positions = {100, 1500}, .ndecode = 2,
-                        .decode_tokens = 8};
+                        .decode_tokens = 8, .weights = QUANT_AUTO};
     static const struct option longopts[] = {
         {"synthetic", no_argument, NULL, 's'},
         {"model", required_argument, NULL, 'm'},
         {"backend", required_argument, NULL, 'b'},
+        {"weights", required_argument, NULL, 'w'},
         {"threads", required_argument, NULL, 't'},
         {"prompt-positions", required_argument, NULL, 'P'},
         {"decode-positions", required_argument, NULL, 'D'},
@@ -454,6 +535,12 @@ main(int argc, char **argv)
         case 'b':
             if (backend_parse_choice(optarg, &bo.backend) != 0) {
                 log_error("--backend: unknown backend \"%s\"", optarg);
+                return 2;
+            }
+            break;
+        case 'w':
+            if (quant_parse_mode(optarg, &bo.weights) != 0) {
+                log_error("weights: unknown mode \"%s\" (expected f16, q8 or q4)", optarg);
                 return 2;
             }
             break;
@@ -515,44 +602,61 @@ main(int argc, char **argv)
     checkpoint ck;
     synthetic *syn = NULL;
     weights *files = NULL;
+    quant_store *quant = NULL;
+    /* first, while its GiB does not add to the model's memory */
+    double bandwidth = bench_memory_bandwidth(bo.threads);
+    bench_reset_hwm(NULL);
     double t0 = bench_now();
     if (bo.synthetic) {
         config_init_default(&cfg);
-        syn = synthetic_new(&cfg, 1, bo.threads);
-        ck = *synthetic_checkpoint_borrow(syn);
     } else if (config_load(&cfg, bo.model_dir, &cause) != 0 ||
                (files = weights_open(bo.model_dir, &cause)) == NULL ||
                checkpoint_init(&ck, files, &cfg, &cause) != 0) {
         log_error("%s", cause);
         return 1;
     }
-    backend *be = backend_new_sized(bo.backend, bo.threads,
-                                    backend_model_bytes(&cfg, cfg.context, bo.prompt_positions),
-                                    &note, &cause);
+    backend *be = backend_new_for(bo.backend, bo.threads,
+                                  backend_model_bytes(&cfg, cfg.context, bo.prompt_positions),
+                                  bo.weights, &note, &cause);
     if (be == NULL) {
         log_error("%s", cause);
         return 1;
     }
     if (note != NULL)
         log_error("%s", note);
-    printf("{\"bench\":\"load\",\"backend\":\"%s\",\"synthetic\":%s,\"ms\":%.1f,\"threads\":%d}\n",
-           be->ops->name, bo.synthetic ? "true" : "false", (bench_now() - t0) * 1e3, be->threads);
+    quant_mode mode = backend_weights(be, bo.weights);
+    bench_weights = quant_mode_name(mode);
+    if (bo.synthetic) {
+        syn = synthetic_new_weights(&cfg, 1, bo.threads, mode);
+        ck = *synthetic_checkpoint_borrow(syn);
+    } else if (quant_checkpoint(&ck, &cfg, files, mode, be->threads, &quant, &cause) != 0) {
+        log_error("%s", cause);
+        return 1;
+    }
+    double quantize = quant_store_seconds(syn != NULL ? synthetic_quant_borrow(syn) : quant);
+    bench_head(be, "load");
+    printf(",\"synthetic\":%s,\"ms\":%.1f,\"quantize_ms\":%.1f,\"threads\":%d}\n",
+           bo.synthetic ? "true" : "false", (bench_now() - t0) * 1e3, quantize * 1e3, be->threads);
     fflush(stdout);
 
-    double bandwidth = bench_memory_bandwidth(be->threads);
     bench_matmul(be, &ck, bo.prompt_positions);
     if (!bo.skip_vision)
         bench_vision(be, &ck, &cfg);
-    bench_lm(be, &ck, &cfg, &bo, bandwidth);
+    bench_memory mem = {0, 0};
+    bench_lm(be, &ck, &cfg, &bo, bandwidth, &mem);
+    /* since the last decode buffer went (or since loading): the engine's alone */
+    double tail = bench_status_rss("VmHWM:");
+    mem.process = fmax(mem.process, tail);
+    mem.engine = fmax(mem.engine, tail);
 
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    printf("{\"bench\":\"peak_rss\",\"MB\":%.0f}\n", ru.ru_maxrss / 1024.0);
+    bench_head(be, "peak_rss");
+    printf(",\"MB\":%.0f,\"engine_MB\":%.0f}\n", mem.process / (1 << 20), mem.engine / (1 << 20));
     backend_free(be);
     if (syn != NULL)
         synthetic_free(syn);
     else {
         checkpoint_free(&ck);
+        quant_store_free(quant);
         weights_free(files);
     }
     return 0;

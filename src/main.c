@@ -119,7 +119,7 @@ main_engine_new(const options *opt, char **note_out)
 {
     engine_options eo = {
         .model_dir = opt->model_dir, .backend = opt->backend, .threads = opt->threads,
-        .context = opt->context, .system = opt->system,
+        .context = opt->context, .system = opt->system, .weights = opt->weights,
     };
     char *note = NULL, *cause = NULL;
     if (main_check_model_dir(opt->model_dir) != 0)
@@ -138,6 +138,9 @@ main_engine_new(const options *opt, char **note_out)
         free(cause);
         return NULL;
     }
+    if (opt->stats)
+        fprintf(stderr, "imp-chat: the %s backend runs %s weights\n", engine_backend_name(e),
+                quant_mode_name(engine_weights(e)));
     engine_set_sampling(e, &opt->sampling);
     if (opt->demo) {
         /* random weights say random things: only plain words, so the noise is harmless */

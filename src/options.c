@@ -28,6 +28,7 @@ enum {
     OPT_SEED,
     OPT_SYSTEM,
     OPT_BACKEND,
+    OPT_WEIGHTS,
     OPT_THREADS,
     OPT_CONTEXT,
     OPT_SCRIPT,
@@ -74,6 +75,7 @@ static const options_entry options_table[] = {
     {"seed", required_argument, OPT_SEED, "S", "random seed (default: from the clock)", 1},
     {"system", required_argument, OPT_SYSTEM, "TEXT", "replace the system prompt", 1},
     {"backend", required_argument, OPT_BACKEND, "NAME", "auto, cpu or cuda (default auto)", 1},
+    {"weights", required_argument, OPT_WEIGHTS, "MODE", "f16, q8 or q4 (default: q8 on the CPU, f16 on CUDA)", 1},
     {"threads", required_argument, OPT_THREADS, "N", "CPU threads (default: all cores)", 1},
     {"context", required_argument, OPT_CONTEXT, "N", "context positions (default: the model's, 3072)", 1},
     {"ctx", required_argument, OPT_CONTEXT, "N", "the same as --context", 0},
@@ -179,6 +181,10 @@ options_apply(options *opt, int c, const char *arg, char **cause)
         if (backend_parse_choice(arg, &opt->backend) != 0)
             return log_cause(cause, "backend: unknown backend \"%s\" (expected auto, cpu or cuda)",
                              arg);
+        break;
+    case OPT_WEIGHTS:
+        if (quant_parse_mode(arg, &opt->weights) != 0)
+            return log_cause(cause, "weights: unknown mode \"%s\" (expected f16, q8 or q4)", arg);
         break;
     case OPT_THREADS:
         if (numarg_integer("threads", arg, 1, 1024, &ll, cause) != 0)
@@ -444,6 +450,7 @@ options_parse(options *opt, int argc, char **argv)
     sampler_params_init(&opt->sampling);
     opt->max_tokens = OPTIONS_DEFAULT_MAX_TOKENS;
     opt->backend = BACKEND_AUTO;
+    opt->weights = QUANT_AUTO;
     for (size_t i = 0; i < OPTIONS_COUNT; i++) {
         longopts[i] = (struct option){options_table[i].name, options_table[i].has_arg, NULL,
                                       options_table[i].val};
@@ -476,6 +483,13 @@ options_parse(options *opt, int argc, char **argv)
     }
     if (!opt->no_config && options_load_config(opt) != 0)
         return -1;
+    /* weights: --weights, then the config file, then $IMP_CHAT_WEIGHTS, then the backend's default */
+    const char *env_weights = getenv("IMP_CHAT_WEIGHTS");
+    if (opt->weights == QUANT_AUTO && env_weights != NULL && *env_weights != '\0' &&
+        quant_parse_mode(env_weights, &opt->weights) != 0) {
+        log_error("IMP_CHAT_WEIGHTS: unknown mode \"%s\" (expected f16, q8 or q4)", env_weights);
+        return -1;
+    }
     /* the config file's model is one place the lookup tries, not an order like -m */
     if (!options_given(opt, 'm') && opt->model_dir != NULL) {
         opt->config_model = opt->model_dir;

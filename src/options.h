@@ -22,6 +22,7 @@ typedef struct {
     sampler_params sampling;
     const char *system;
     backend_choice backend;
+    quant_mode weights; /* QUANT_AUTO unless --weights */
     int threads;
     int context;
     const char *script;

@@ -360,20 +360,8 @@ modelfile_f32_to_bf16(float f)
 static float
 modelfile_get(const unsigned char *p, weights_dtype dt, size_t i)
 {
-    uint16_t h;
-    float f;
-    switch (dt) {
-    case WEIGHTS_F16:
-        memcpy(&h, p + 2 * i, 2);
-        return f16_to_f32(h);
-    case WEIGHTS_BF16:
-        memcpy(&h, p + 2 * i, 2);
-        return bf16_to_f32(h);
-    case WEIGHTS_F32:
-        break;
-    }
-    memcpy(&f, p + 4 * i, 4);
-    return f;
+    weights_tensor t = {.dtype = dt, .data = p};
+    return weights_tensor_value(&t, (int64_t)i);
 }
 
 static void
@@ -389,7 +377,7 @@ modelfile_put(unsigned char *p, weights_dtype dt, size_t i, float f)
         h = modelfile_f32_to_bf16(f);
         memcpy(p + 2 * i, &h, 2);
         return;
-    case WEIGHTS_F32:
+    default: /* F32: files hold no quantized tensors */
         break;
     }
     memcpy(p + 4 * i, &f, 4);

@@ -24,15 +24,16 @@ run -m "$MODEL" --backend cpu -p "What is the capital of France?" -n 12 --print-
     --dump-logits "$WORK/text.logits"
 [ "$rc" -eq 0 ] && [ "$(cat "$WORK/out")" = "$(expected_ids text 0)" ]
 ok $? "one-shot text case: greedy ids"
-"$TOOLDIR/tool_compare" floats "$WORK/text.logits" "$EXPECTED/text.turn0.logits.bin" 1e-4
-ok $? "one-shot text case: --dump-logits within 1e-4"
+# 1e-3: the KV cache holds fp16 (see TOL_LOGITS in test_model.c)
+"$TOOLDIR/tool_compare" floats "$WORK/text.logits" "$EXPECTED/text.turn0.logits.bin" 1e-3
+ok $? "one-shot text case: --dump-logits within 1e-3"
 
 run -m "$MODEL" --backend cpu -i "$IMAGES/chelsea.png" -p "What animal is in the picture?" -n 12 \
     --print-ids --dump-logits "$WORK/image.logits"
 [ "$rc" -eq 0 ] && [ "$(cat "$WORK/out")" = "$(expected_ids image 0)" ]
 ok $? "one-shot image case: greedy ids"
-"$TOOLDIR/tool_compare" floats "$WORK/image.logits" "$EXPECTED/image.turn0.logits.bin" 1e-4
-ok $? "one-shot image case: --dump-logits within 1e-4"
+"$TOOLDIR/tool_compare" floats "$WORK/image.logits" "$EXPECTED/image.turn0.logits.bin" 1e-3
+ok $? "one-shot image case: --dump-logits within 1e-3"
 
 # text output: the decoded reply, leading space stripped, newline at the end
 run -m "$MODEL" -p "What is the capital of France?" -n 12

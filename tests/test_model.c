@@ -1,7 +1,7 @@
 /*
  * The whole model on the CPU backend against the fixtures' float64 reference: vision and projector
- * outputs and every logits file within relative error 1e-4, every greedy id identical, and the
- * multi-turn case reusing the cache (turn 2 runs only its new positions).
+ * outputs within relative error 1e-4, every logits file within 1e-3, every greedy id identical, and
+ * the multi-turn case reusing the cache (turn 2 runs only its new positions).
  * The model folder is $MODEL_DIR when set (the old-layout test points it at a converted copy).
  */
 #include "config.h"
@@ -16,7 +16,15 @@
 #include "xmalloc.h"
 
 #define TOL_FEATURES 1e-4
-#define TOL_LOGITS 1e-4
+/*
+ * The KV cache stores keys and values in fp16, rounding each to a relative error of at most 2^-11
+ * (4.9e-4); attention passes that on to its output, and the fixture's two layers each add theirs:
+ * at most about 2 x 4.9e-4 = 1e-3 on the logits (3.2e-4 measured). Every op is checked more tightly
+ * against its own reference in test_ops.
+ */
+#define TOL_LOGITS 1e-3
+/* Two runs on the same path: the same fp16 cache contents, only the chunking of prefill differs */
+#define TOL_SAME_RUN 1e-4
 /* stb_image decodes JPEG up to 3 levels away from libjpeg-turbo, so a JPEG's features move more */
 #define TOL_FEATURES_JPEG 2e-2
 
@@ -240,7 +248,7 @@ check_same_turn(engine *a, engine *b, const char *what, testutil_ids *ca, testut
 {
     int vocab = engine_config(a)->vocab;
     testutil_close(what, engine_prompt_logits_borrow(a), engine_prompt_logits_borrow(b),
-                   (size_t)vocab, TOL_LOGITS);
+                   (size_t)vocab, TOL_SAME_RUN);
     int same = ca->n == cb->n && ca->n > 0;
     for (int i = 0; same && i < ca->n; i++)
         same = ca->ids[i] == cb->ids[i];

@@ -199,7 +199,15 @@ testutil_close_expected(const char *what, const float *got, const char *name, si
 engine *
 testutil_engine_new(const char *model_dir, backend_choice choice, int context)
 {
-    engine_options eo = {.model_dir = model_dir, .backend = choice, .context = context};
+    return testutil_engine_new_weights(model_dir, choice, context, QUANT_F16);
+}
+
+engine *
+testutil_engine_new_weights(const char *model_dir, backend_choice choice, int context,
+                            quant_mode mode)
+{
+    engine_options eo = {.model_dir = model_dir, .backend = choice, .context = context,
+                         .weights = mode};
     char *cause = NULL, *note = NULL;
     engine *e = engine_new(&eo, &note, &cause);
     if (e == NULL) {

@@ -29,6 +29,9 @@ int testutil_close_expected(const char *what, const float *got, const char *name
                             double tol);
 /* Load model_dir on backend with context positions (0: the model's); exits 99 when it cannot. */
 engine *testutil_engine_new(const char *model_dir, backend_choice choice, int context);
+/* The same with the weights in a given mode (testutil_engine_new: f16). */
+engine *testutil_engine_new_weights(const char *model_dir, backend_choice choice, int context,
+                                    quant_mode mode);
 /* The ids of a reply as engine_send streams them (text ignored). */
 typedef struct {
     int32_t ids[4096];

@@ -34,12 +34,40 @@ backend_new(backend_choice choice, int threads, char **note, char **cause)
 backend *
 backend_new_sized(backend_choice choice, int threads, size_t need, char **note, char **cause)
 {
+    return backend_new_for(choice, threads, need, QUANT_AUTO, note, cause);
+}
+
+quant_mode
+backend_weights(const backend *be, quant_mode asked)
+{
+    return asked == QUANT_AUTO ? be->ops->default_weights : asked;
+}
+
+backend *
+backend_new_for(backend_choice choice, int threads, size_t need, quant_mode mode, char **note,
+                char **cause)
+{
     if (note != NULL)
         *note = NULL;
     if (choice == BACKEND_CPU)
         return backend_cpu_new(threads);
 #ifdef HAVE_CUDA
     char *why = NULL;
+    unsigned modes = backend_cuda_weight_modes();
+    if (mode != QUANT_AUTO && !(modes & QUANT_MODE_BIT(mode))) {
+        /* decided before a device is opened: the kernels are what is missing, not the GPU */
+        if (choice == BACKEND_CUDA) {
+            log_cause(cause, "the CUDA backend cannot run %s weights; it runs %s (--backend cpu "
+                      "runs f16, q8 and q4)",
+                      quant_mode_name(mode), quant_mode_list(modes));
+            return NULL;
+        }
+        if (note != NULL)
+            *note = xasprintf("using the CPU backend: the CUDA backend cannot run %s weights (it "
+                              "runs %s)",
+                              quant_mode_name(mode), quant_mode_list(modes));
+        return backend_cpu_new(threads);
+    }
     backend *be = backend_cuda_new(threads, need, &why);
     if (be != NULL)
         return be;
@@ -54,6 +82,7 @@ backend_new_sized(backend_choice choice, int threads, size_t need, char **note, 
     return backend_cpu_new(threads);
 #else
     (void)need;
+    (void)mode;
     if (choice == BACKEND_CUDA) {
         log_cause(cause, "this imp-chat was built without CUDA (configure --with-cuda)");
         return NULL;

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "model_config.h"
+#include "quant.h"
 #include "sampler.h"
 #include "weights.h"
 
@@ -23,9 +24,16 @@ typedef struct backend_kv backend_kv;
 
 typedef struct {
     const char *name;
+    /* the weight modes it runs (QUANT_MODE_BIT of each), and the one it runs when not told */
+    unsigned weight_modes;
+    quant_mode default_weights;
     void (*free)(backend *be);
 
-    /* weights: uploaded once from the mapped tensor; the handle keeps its shape */
+    /*
+     * weights: uploaded once from the mapped (or quantized) tensor; the handle keeps its shape.
+     * Quantized tensors (WEIGHTS_Q8, WEIGHTS_Q4, layout in quant.h) come only to a backend whose
+     * weight_modes name them, and only as matrices that linear and linear_batch take.
+     */
     backend_weight *(*weight_new)(backend *be, const weights_tensor *t);
     void (*weight_free)(backend *be, backend_weight *w);
 
@@ -121,6 +129,15 @@ backend *backend_new(backend_choice choice, int threads, char **note, char **cau
  */
 backend *backend_new_sized(backend_choice choice, int threads, size_t need, char **note,
                            char **cause);
+/*
+ * Like backend_new_sized, for weights in the given mode: a backend that cannot run the mode is
+ * not taken (auto then falls back to the CPU with a note; a backend chosen by name fails with a
+ * cause that names the modes it runs). QUANT_AUTO takes the backend's default.
+ */
+backend *backend_new_for(backend_choice choice, int threads, size_t need, quant_mode mode,
+                         char **note, char **cause);
+/* The mode a backend runs for a request (QUANT_AUTO: its default). */
+quant_mode backend_weights(const backend *be, quant_mode asked);
 /*
  * Device memory a GPU backend needs for a model (bytes): the weights in fp16 (vectors in fp32),
  * the fp16 KV cache of ctx positions, activations for prefill chunks of chunk rows and one image,

@@ -58,8 +58,11 @@ engine_new(const engine_options *opt, char **note, char **cause)
     }
     int ctx = opt->context > 0 ? opt->context : cfg.context;
     size_t need = backend_model_bytes(&cfg, ctx, ENGINE_PREFILL_CHUNK);
-    backend *be = backend_new_sized(opt->backend, opt->threads, need, note, cause);
-    if (be == NULL) {
+    backend *be = backend_new_for(opt->backend, opt->threads, need, opt->weights, note, cause);
+    quant_mode mode = be != NULL ? backend_weights(be, opt->weights) : QUANT_F16;
+    quant_store *quant = NULL;
+    if (be == NULL || quant_checkpoint(&ck, &cfg, files, mode, be->threads, &quant, cause) != 0) {
+        backend_free(be);
         checkpoint_free(&ck);
         weights_free(files);
         tokenizer_free(tok);
@@ -67,6 +70,8 @@ engine_new(const engine_options *opt, char **note, char **cause)
     }
     engine *e = engine_new_parts(be, &cfg, &ck, tok, opt->context, opt->system);
     e->files = files;
+    e->quant = quant;
+    e->weights_mode = mode;
     e->own_ck = 1;
     e->own_be = 1;
     return e;
@@ -111,6 +116,7 @@ engine_free(engine *e)
     free(e->allowed_logits);
     if (e->own_ck)
         checkpoint_free(&e->ck);
+    quant_store_free(e->quant);
     weights_free(e->files);
     tokenizer_free(e->tok);
     free(e);
@@ -126,6 +132,12 @@ const char *
 engine_backend_name(const engine *e)
 {
     return e->be->ops->name;
+}
+
+quant_mode
+engine_weights(const engine *e)
+{
+    return e->weights_mode;
 }
 
 int

@@ -14,6 +14,7 @@
 #include "image.h"
 #include "imagecache.h"
 #include "model_config.h"
+#include "quant.h"
 #include "sampler.h"
 #include "tokenizer.h"
 
@@ -25,6 +26,7 @@ typedef struct {
     int threads;        /* <= 0: all cores */
     int context;        /* <= 0: tokenizer_model_max_length from config.json */
     const char *system; /* NULL: the default system prompt */
+    quant_mode weights; /* QUANT_F16 (0): as shipped; QUANT_AUTO: the backend's default */
 } engine_options;
 
 typedef enum {
@@ -83,6 +85,8 @@ void engine_free(engine *e);
 const imp_config *engine_config(const engine *e);
 /* Name of the backend in use. */
 const char *engine_backend_name(const engine *e);
+/* The weight mode in use (f16, q8 or q4). */
+quant_mode engine_weights(const engine *e);
 /*
  * Decode and preprocess an image so it can go with a message; the same content is the same slot.
  * Returns its slot (>= 0) with one reference held by the caller (engine_image_release gives it

@@ -28,6 +28,8 @@ typedef struct {
 struct engine {
     imp_config cfg;
     weights *files;        /* NULL for synthetic parts */
+    quant_store *quant;    /* the quantized matrices ck points into, or NULL */
+    quant_mode weights_mode;
     checkpoint ck;
     int own_ck;
     tokenizer *tok;

@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -13,6 +14,7 @@
 #include <jansson.h>
 
 #include "log.h"
+#include "quant.h"
 #include "regfile.h"
 #include "weights.h"
 #include "xmalloc.h"
@@ -47,6 +49,7 @@ typedef struct {
 size_t
 weights_dtype_size(weights_dtype dtype)
 {
+    assert(dtype == WEIGHTS_F16 || dtype == WEIGHTS_BF16 || dtype == WEIGHTS_F32);
     return dtype == WEIGHTS_F32 ? 4 : 2;
 }
 
@@ -60,6 +63,10 @@ weights_dtype_name(weights_dtype dtype)
         return "BF16";
     case WEIGHTS_F32:
         return "F32";
+    case WEIGHTS_Q8:
+        return "Q8";
+    case WEIGHTS_Q4:
+        return "Q4";
     }
     return "?";
 }
@@ -67,6 +74,8 @@ weights_dtype_name(weights_dtype dtype)
 size_t
 weights_tensor_bytes(const weights_tensor *t)
 {
+    if (t->dtype == WEIGHTS_Q8 || t->dtype == WEIGHTS_Q4)
+        return quant_matrix_bytes(t->dtype, t->shape[0], t->shape[1]);
     return (size_t)t->nelem * weights_dtype_size(t->dtype);
 }
 
@@ -488,6 +497,24 @@ weights_find(const weights *w, const char *name)
             lo = mid + 1;
     }
     return NULL;
+}
+
+void
+weights_drop_pages(const weights *w, const weights_tensor *t)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    uintptr_t begin = (uintptr_t)t->data, end = begin + weights_tensor_bytes(t);
+    for (size_t i = 0; i < w->nfiles; i++) {
+        uintptr_t map = (uintptr_t)w->files[i].map;
+        if (begin < map || end > map + w->files[i].size)
+            continue;
+        /* whole pages only: a neighbour's first or last bytes may share a page */
+        uintptr_t lo = (begin + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
+        uintptr_t hi = end & ~((uintptr_t)page - 1);
+        if (lo < hi)
+            madvise((void *)lo, hi - lo, MADV_DONTNEED);
+        return;
+    }
 }
 
 size_t

@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,8 @@ struct synthetic {
     size_t bytes;
     threadpool *pool;
     uint64_t seed;
+    quant_mode mode;
+    quant_store *store; /* the quantized matrices */
 };
 
 typedef struct {
@@ -89,12 +92,24 @@ synthetic_tensor(synthetic *s, const char *name, int ndim, const int64_t *shape,
     return t;
 }
 
+/* A Linear layer of a part of the model (quantized as the mode says for that part). */
 static checkpoint_linear
-synthetic_linear(synthetic *s, const char *name, int64_t out, int64_t in)
+synthetic_linear(synthetic *s, quant_part part, const char *name, int64_t out, int64_t in)
 {
     checkpoint_linear l;
     int64_t ws[2] = {out, in}, bs[1] = {out};
     l.w = synthetic_tensor(s, name, 2, ws, 1.0 / sqrt((double)in), 0);
+    weights_dtype dtype = quant_part_dtype(s->mode, part);
+    if (dtype != WEIGHTS_F16) {
+        char *cause = NULL;
+        int rc = quant_store_add(s->store, &l.w, dtype, s->pool, &cause);
+        assert(rc == 0); /* random values are finite */
+        (void)rc;
+        /* the fp16 matrix was the last block made: it goes at once */
+        s->bytes -= (size_t)l.w.nelem * 2;
+        free(s->blocks[--s->nblocks]);
+        s->bytes += quant_matrix_bytes(dtype, out, in);
+    }
     l.b = synthetic_tensor(s, name, 1, bs, 0.01, 0);
     return l;
 }
@@ -111,10 +126,18 @@ synthetic_norm(synthetic *s, const char *name, int64_t dim)
 synthetic *
 synthetic_new(const imp_config *c, uint64_t seed, int threads)
 {
+    return synthetic_new_weights(c, seed, threads, QUANT_F16);
+}
+
+synthetic *
+synthetic_new_weights(const imp_config *c, uint64_t seed, int threads, quant_mode mode)
+{
     synthetic *s = xcalloc(1, sizeof *s);
     checkpoint *ck = &s->ck;
     s->pool = threadpool_new(threads);
     s->seed = seed;
+    s->mode = mode;
+    s->store = quant_store_new();
     int64_t pw[4] = {c->vis_hidden, 3, c->vis_patch, c->vis_patch};
     int64_t pb[1] = {c->vis_hidden};
     int64_t pos[2] = {c->vis_patches, c->vis_hidden};
@@ -127,29 +150,29 @@ synthetic_new(const imp_config *c, uint64_t seed, int threads)
         checkpoint_vision_layer *l = &ck->vision[i];
         l->ln1 = synthetic_norm(s, "vision.layer_norm1", c->vis_hidden);
         l->ln2 = synthetic_norm(s, "vision.layer_norm2", c->vis_hidden);
-        l->q = synthetic_linear(s, "vision.q_proj", c->vis_hidden, c->vis_hidden);
-        l->k = synthetic_linear(s, "vision.k_proj", c->vis_hidden, c->vis_hidden);
-        l->v = synthetic_linear(s, "vision.v_proj", c->vis_hidden, c->vis_hidden);
-        l->out = synthetic_linear(s, "vision.out_proj", c->vis_hidden, c->vis_hidden);
-        l->fc1 = synthetic_linear(s, "vision.fc1", c->vis_inner, c->vis_hidden);
-        l->fc2 = synthetic_linear(s, "vision.fc2", c->vis_hidden, c->vis_inner);
+        l->q = synthetic_linear(s, QUANT_PART_VISION, "vision.q_proj", c->vis_hidden, c->vis_hidden);
+        l->k = synthetic_linear(s, QUANT_PART_VISION, "vision.k_proj", c->vis_hidden, c->vis_hidden);
+        l->v = synthetic_linear(s, QUANT_PART_VISION, "vision.v_proj", c->vis_hidden, c->vis_hidden);
+        l->out = synthetic_linear(s, QUANT_PART_VISION, "vision.out_proj", c->vis_hidden, c->vis_hidden);
+        l->fc1 = synthetic_linear(s, QUANT_PART_VISION, "vision.fc1", c->vis_inner, c->vis_hidden);
+        l->fc2 = synthetic_linear(s, QUANT_PART_VISION, "vision.fc2", c->vis_hidden, c->vis_inner);
     }
-    ck->proj0 = synthetic_linear(s, "mm_projector.0", c->hidden, c->mm_hidden);
-    ck->proj2 = synthetic_linear(s, "mm_projector.2", c->hidden, c->hidden);
+    ck->proj0 = synthetic_linear(s, QUANT_PART_VISION, "mm_projector.0", c->hidden, c->mm_hidden);
+    ck->proj2 = synthetic_linear(s, QUANT_PART_VISION, "mm_projector.2", c->hidden, c->hidden);
     ck->embed = synthetic_tensor(s, "embed_tokens.weight", 2, emb, 0.05, 0);
     ck->lm = xcalloc((size_t)c->layers, sizeof *ck->lm);
     for (int i = 0; i < c->layers; i++) {
         checkpoint_lm_layer *l = &ck->lm[i];
         l->ln = synthetic_norm(s, "input_layernorm", c->hidden);
-        l->q = synthetic_linear(s, "q_proj", c->hidden, c->hidden);
-        l->k = synthetic_linear(s, "k_proj", c->hidden, c->hidden);
-        l->v = synthetic_linear(s, "v_proj", c->hidden, c->hidden);
-        l->dense = synthetic_linear(s, "dense", c->hidden, c->hidden);
-        l->fc1 = synthetic_linear(s, "fc1", c->inner, c->hidden);
-        l->fc2 = synthetic_linear(s, "fc2", c->hidden, c->inner);
+        l->q = synthetic_linear(s, QUANT_PART_LM, "q_proj", c->hidden, c->hidden);
+        l->k = synthetic_linear(s, QUANT_PART_LM, "k_proj", c->hidden, c->hidden);
+        l->v = synthetic_linear(s, QUANT_PART_LM, "v_proj", c->hidden, c->hidden);
+        l->dense = synthetic_linear(s, QUANT_PART_LM, "dense", c->hidden, c->hidden);
+        l->fc1 = synthetic_linear(s, QUANT_PART_LM, "fc1", c->inner, c->hidden);
+        l->fc2 = synthetic_linear(s, QUANT_PART_LM, "fc2", c->hidden, c->inner);
     }
     ck->final_ln = synthetic_norm(s, "final_layernorm", c->hidden);
-    ck->lm_head = synthetic_linear(s, "lm_head", c->vocab, c->hidden);
+    ck->lm_head = synthetic_linear(s, QUANT_PART_LM, "lm_head", c->vocab, c->hidden);
     return s;
 }
 
@@ -157,6 +180,12 @@ const checkpoint *
 synthetic_checkpoint_borrow(const synthetic *s)
 {
     return &s->ck;
+}
+
+const quant_store *
+synthetic_quant_borrow(const synthetic *s)
+{
+    return s->store;
 }
 
 size_t
@@ -173,6 +202,7 @@ synthetic_free(synthetic *s)
     for (size_t i = 0; i < s->nblocks; i++)
         free(s->blocks[i]);
     free(s->blocks);
+    quant_store_free(s->store);
     free(s->ck.vision);
     free(s->ck.lm);
     threadpool_free(s->pool);
