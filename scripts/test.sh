@@ -7,6 +7,11 @@ make -j"$(nproc)" check
 status=$?
 log=test-suite.log
 if [ -f "$log" ]; then
+    # what a failing test printed, so a CI log says why without the build tree
+    for trs in $(grep -lE '^:test-result: (FAIL|ERROR)' $(find . -name '*.trs') 2>/dev/null); do
+        echo "=== ${trs%.trs}.log (last 80 lines)"
+        tail -n 80 "${trs%.trs}.log"
+    done
     pass=$(sed -n 's/^# PASS: *//p' "$log")
     fail=$(sed -n 's/^# FAIL: *//p' "$log")
     xfail=$(sed -n 's/^# XPASS: *//p;s/^# ERROR: *//p' "$log" | awk '{s+=$1} END {print s+0}')

@@ -6,13 +6,23 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/uilib.sh"
 
-# check NAME MODE TEXT...: the screen now, read back with its attributes, passes cellstyle.py
+# check NAME MODE TEXT...: the screen, read back with its attributes, passes cellstyle.py within
+# 10 seconds (a loaded machine may still be drawing what the last wait_for did not wait for)
 check() {
     name=$1 mode=$2
     shift 2
-    tm capture-pane -e -p -t 0 >"$WORK/cells"
-    python3 "$SRCDIR/tests/cellstyle.py" "$WORK/cells" "$mode" "$@" >"$WORK/cellstyle"
-    ok $? "$name: $(tr '\n' ';' <"$WORK/cellstyle")"
+    tries=0
+    while :; do
+        tm capture-pane -e -p -t 0 >"$WORK/cells"
+        python3 "$SRCDIR/tests/cellstyle.py" "$WORK/cells" "$mode" "$@" >"$WORK/cellstyle" && break
+        tries=$((tries + 1))
+        [ $tries -ge 50 ] && break
+        sleep 0.2
+    done
+    [ $tries -lt 50 ]
+    status=$?
+    [ $status -ne 0 ] && sed 's/\x1b\[[0-9;:]*m//g' "$WORK/cells" | sed 's/^/  screen: /' >&2
+    ok $status "$name: $(tr '\n' ';' <"$WORK/cellstyle")"
 }
 
 # session TERM MODE: the chat's screens on TERM (TEST_NO_COLOR from the caller)

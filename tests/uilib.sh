@@ -34,10 +34,10 @@ EOS
 
 screen() { tm capture-pane -p -t 0; }
 
-# wait_for TEXT [SECONDS]: poll the screen until TEXT shows; 1 on time-out (screen in $WORK/screen).
+# wait_for TEXT [SECONDS]: poll the screen until TEXT shows (default 40 s: a loaded CI machine); 1 on time-out (screen in $WORK/screen).
 wait_for() {
     i=0
-    limit=$(( ${2:-20} * 10 ))
+    limit=$(( ${2:-40} * 10 ))
     while [ $i -lt $limit ]; do
         screen >"$WORK/screen" 2>/dev/null
         grep -qF -- "$1" "$WORK/screen" && return 0
