@@ -5,6 +5,8 @@
 # and seeded sampling. Without a usable device: --backend cuda fails with its cause and status 1,
 # auto runs on the CPU (saying why in one line when CUDA was built), and the test is skipped.
 . "$(dirname "$0")/lib.sh"
+# the harness build (tests/cudaemu) where configure chose it, else imp-chat itself
+IMP_CHAT=${IMP_CHAT_CUDA:-$IMP_CHAT}
 
 # first_id FILE LINE: the first id printed on a line of --print-ids output
 first_id() {
