@@ -15,6 +15,10 @@
 #
 # Options: --arch LIST   CUDA architectures for configure (default: native, the local GPU only)
 #          --build-only  stop after the build (to try the script on a machine without a GPU)
+#          --emulated    the same steps on a machine without a GPU, against the CPU harness
+#                        (tests/cudaemu): the system's libraries, configure
+#                        --enable-cuda-emulation=yes, arch 80 unless --arch; no benchmark and no
+#                        full test suite (both would only time the CPU); allow about 10 minutes
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1
@@ -22,17 +26,23 @@ cd "$top" || exit 1
 arch=native
 build_only=0
 unpack_only=0
+emulated=0
 while [ $# -gt 0 ]; do
     case "$1" in
     --arch) arch=$2; shift 2 ;;
     --build-only) build_only=1; shift ;;
+    --emulated) emulated=1; shift ;;
     --unpack-only) unpack_only=1; shift ;; # the first step, run under its timeout
-    *) echo "usage: scripts/gpu-check.sh [--arch LIST] [--build-only]" >&2; exit 2 ;;
+    *) echo "usage: scripts/gpu-check.sh [--arch LIST] [--build-only] [--emulated]" >&2; exit 2 ;;
     esac
 done
 
 start=$(date +%s)
 budget=340 # seconds for all steps: the call's limit is 6 minutes
+if [ "$emulated" -eq 1 ]; then
+    budget=900 # the harness runs the kernels on the CPU
+    [ "$arch" = native ] && arch=80 # no GPU to ask
+fi
 log=${OUT:-$top/.deps/gpu-check}
 mkdir -p "$log"
 table="$log/table.txt"
@@ -117,6 +127,26 @@ export PATH PKG_CONFIG_LIBDIR PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR
 if [ "$unpack_only" -eq 1 ]; then
     unpack
     exit
+fi
+
+if [ "$emulated" -eq 1 ]; then
+    unset PKG_CONFIG_LIBDIR PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR # the system's libraries
+    step autoreconf 120 autoreconf -fi || finish 1
+    step configure 120 ./configure --with-cuda --with-cuda-arch="$arch" \
+        --enable-cuda-emulation=yes || finish 1
+    step build 400 make -j"$jobs" all || finish 1
+    step build-tests 240 make -j"$jobs" tests/test_cuda tests/imp-chat-cudaemu \
+        tests/cudaemu_bugs tests/tool_compare || finish 1
+    [ "$build_only" -eq 1 ] && finish 0
+    failed=0
+    step cuda-tests 400 make -j2 check \
+        TESTS="tests/test_cuda tests/test_cuda.sh tests/test_cudaemu.sh" || failed=1
+    cp tests/test_cuda.log tests/test_cuda.sh.log tests/test_cudaemu.sh.log test-suite.log \
+        "$log/" 2>/dev/null
+    grep -E "^# (TOTAL|PASS|SKIP|FAIL|ERROR)" test-suite.log 2>/dev/null | tr '\n' ' ' >>"$table"
+    echo >>"$table"
+    arch="$arch, emulated on the CPU (tests/cudaemu)"
+    finish "$failed"
 fi
 
 step unpack 60 "$top/scripts/gpu-check.sh" --unpack-only || finish 1
