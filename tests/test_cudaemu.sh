@@ -49,4 +49,11 @@ CUDAEMU_ORDER=reverse "$BUGS" shared-race >"$WORK/rev" 2>&1
 ok $? "a shared-memory race between warps changes the result with the warp order ($(cat "$WORK/fwd") vs $(cat "$WORK/rev"))"
 CUDAEMU_ORDER=reverse "$BUGS" good >"$WORK/rev" 2>&1
 [ "$(cat "$WORK/rev")" = 2016 ]; ok $? "the correct kernel gives the same sum in the reverse order"
+# CUDAEMU_RACECHECK=1 runs every block in both orders from the same memory and reports a difference
+CUDAEMU_RACECHECK=1 caught shared-race \
+    "kernel shared_race launched at .*$L:$(line shared_race): block \(0,0,0\) leaves different results when the last warp runs ahead of the first \(byte 0 of a 256-byte device allocation\)" \
+    "a shared-memory race between warps, found by the race check"
+CUDAEMU_RACECHECK=1 "$BUGS" good >"$WORK/out" 2>"$WORK/err"
+[ $? -eq 0 ] && [ "$(cat "$WORK/out")" = 2016 ] && [ ! -s "$WORK/err" ]
+ok $? "the correct kernel passes the race check"
 finish

@@ -644,7 +644,7 @@ reverse_order(void)
 }
 
 static void
-run_block(void)
+run_block_in(bool rev)
 {
     size_t n = fibers.size();
     for (size_t i = 0; i < n; i++)
@@ -652,8 +652,7 @@ run_block(void)
     for (warp_state &w : warps)
         w = warp_state{};
     barrier_arrived = 0;
-    cudaemu_block_epoch++;
-    bool rev = reverse_order();
+    cudaemu_block_epoch++; // fresh (NaN) shared memory
     size_t nwarps = warps.size();
     for (;;) {
         unsigned long before = progress;
@@ -678,6 +677,52 @@ run_block(void)
             deadlock();
     }
     cudaemu_cur = NULL;
+}
+
+// CUDAEMU_RACECHECK=1: every block runs twice from the same device memory, first warp ahead then
+// last warp ahead; a difference in what they leave is a read of shared (or global) memory another
+// warp wrote without a barrier between. Costs a copy of all device memory per block.
+static bool
+race_check(void)
+{
+    static int r = -1;
+    if (r < 0) {
+        const char *e = getenv("CUDAEMU_RACECHECK");
+        r = e != NULL && *e != '\0' && strcmp(e, "0") != 0;
+    }
+    return r != 0;
+}
+
+static void
+run_block(void)
+{
+    if (!race_check() || warps.size() < 2) {
+        run_block_in(reverse_order());
+        return;
+    }
+    std::vector<std::vector<char>> before, first;
+    for (auto &a : allocations)
+        before.emplace_back((char *)a.first, (char *)a.first + a.second.size);
+    run_block_in(false);
+    size_t k = 0;
+    for (auto &a : allocations) {
+        first.emplace_back((char *)a.first, (char *)a.first + a.second.size);
+        memcpy((void *)a.first, before[k++].data(), a.second.size);
+    }
+    run_block_in(true);
+    k = 0;
+    for (auto &a : allocations) {
+        const std::vector<char> &f = first[k++];
+        if (memcmp(f.data(), (void *)a.first, f.size()) == 0)
+            continue;
+        size_t off = 0;
+        while (((char *)a.first)[off] == f[off])
+            off++;
+        report("block (%u,%u,%u) leaves different results when the last warp runs ahead of the "
+               "first (byte %zu of a %zu-byte device allocation): a warp reads memory another "
+               "warp wrote without a barrier between",
+               blockIdx.x, blockIdx.y, blockIdx.z, off, a.second.size);
+    }
 }
 
 // ---- out-of-bounds accesses: the guard pages fault
