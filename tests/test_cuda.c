@@ -10,7 +10,9 @@
  *   reused against one prefill of the whole transcript; 2,000 decode steps without NaN/Inf;
  * - the real widths with two layers (synthetic weights): image, prefill and decode against the CPU.
  * Without a usable device it checks the selection messages (CUDA refused with its cause, auto
- * falling back to the CPU with one line) and exits 77.
+ * falling back to the CPU with one line) and exits 77. Where no GPU is present, make check links
+ * it against the CPU harness (tests/cudaemu) and sets IMP_CUDA_TESTS=reduced: the real model's
+ * shapes, the real widths and all but 40 decode steps are left out (make check-cuda-full).
  */
 #include "config.h"
 
