@@ -19,11 +19,12 @@ gpu_gib(size_t bytes)
     return (double)bytes / (double)(1ull << 30);
 }
 
-void
-gpu_report(gpu_ctx *g, const char *what, const char *error, const char *hint)
+// gpu_report with the sizes given (allocations and copies, which run inside other ops).
+static void
+gpu_report_sized(gpu_ctx *g, const char *what, const char *sizes, const char *error,
+                 const char *hint)
 {
-    char *msg = gpumsg_failure(what, g != NULL ? g->sizes : NULL, g != NULL ? g->name : "the GPU",
-                               error, hint);
+    char *msg = gpumsg_failure(what, sizes, g != NULL ? g->name : "the GPU", error, hint);
     if (g == NULL || !g->loading)
         fatal("%s", msg); // restores the terminal first
     if (g->failure == NULL)
@@ -33,7 +34,14 @@ gpu_report(gpu_ctx *g, const char *what, const char *error, const char *hint)
 }
 
 void
-gpu_fail(gpu_ctx *g, cudaError_t err, const char *what)
+gpu_report(gpu_ctx *g, const char *what, const char *error, const char *hint)
+{
+    gpu_report_sized(g, what, g != NULL ? g->sizes : NULL, error, hint);
+}
+
+// gpu_fail with the sizes given.
+static void
+gpu_fail_sized(gpu_ctx *g, cudaError_t err, const char *what, const char *sizes)
 {
     // kernels run asynchronously: a fault shows at the next call that waits for the device
     int hint = g != NULL && !g->sync_each &&
@@ -42,9 +50,16 @@ gpu_fail(gpu_ctx *g, cudaError_t err, const char *what)
                 err == cudaErrorHardwareStackError || err == cudaErrorAssert);
     char error[256];
     snprintf(error, sizeof error, "%s (%s)", cudaGetErrorString(err), cudaGetErrorName(err));
-    gpu_report(g, what, error,
-               hint ? "it may come from an earlier kernel, IMP_CUDA_SYNC=1 names the one that failed"
-                    : NULL);
+    gpu_report_sized(g, what, sizes, error,
+                     hint ? "it may come from an earlier kernel, IMP_CUDA_SYNC=1 names the one "
+                            "that failed"
+                          : NULL);
+}
+
+void
+gpu_fail(gpu_ctx *g, cudaError_t err, const char *what)
+{
+    gpu_fail_sized(g, err, what, g != NULL ? g->sizes : NULL);
 }
 
 int
@@ -241,7 +256,7 @@ extern "C" void *
 gpu_alloc(gpu_ctx *g, size_t bytes, const char *what)
 {
     void *p = NULL;
-    if (!gpu_begin(g, "%.1f MiB", (double)bytes / (1 << 20)))
+    if (g->failure != NULL)
         return NULL;
     // a zero-sized request still gets a distinct buffer, as on the CPU
     cudaError_t err = g->inject == GPUMSG_FAIL_ALLOC ? cudaErrorMemoryAllocation
@@ -250,12 +265,13 @@ gpu_alloc(gpu_ctx *g, size_t bytes, const char *what)
         size_t free_b = 0, total_b = 0;
         cudaGetLastError(); // clear the allocation error before asking for the sizes
         cudaMemGetInfo(&free_b, &total_b);
-        char op[300], error[200];
+        char op[300], error[200], sizes[32];
         snprintf(op, sizeof op, "allocating %s", what);
+        snprintf(sizes, sizeof sizes, "%.1f MiB", (double)bytes / (1 << 20));
         snprintf(error, sizeof error, "%s (%s); %.2f GiB of %.2f GiB are free",
                  cudaGetErrorString(err), cudaGetErrorName(err), gpu_gib(free_b),
                  gpu_gib(total_b));
-        gpu_report(g, op, error, NULL);
+        gpu_report_sized(g, op, sizes, error, NULL);
         return NULL;
     }
     return p;
@@ -306,13 +322,15 @@ static void
 gpu_memcpy(gpu_ctx *g, void *dst, const void *src, size_t bytes, cudaMemcpyKind kind,
            const char *what, const char *direction, int wait)
 {
-    char op[200];
-    if (!gpu_begin(g, "%zu bytes", bytes))
+    char op[200], sizes[32];
+    cudaError_t err;
+    if (g->failure != NULL)
         return;
     snprintf(op, sizeof op, "copying %s %s", what, direction);
-    gpu_check(g, cudaMemcpyAsync(dst, src, bytes, kind, g->stream), op);
-    if (wait)
-        gpu_check(g, cudaStreamSynchronize(g->stream), op);
+    snprintf(sizes, sizeof sizes, "%zu bytes", bytes);
+    if ((err = cudaMemcpyAsync(dst, src, bytes, kind, g->stream)) != cudaSuccess ||
+        (wait && (err = cudaStreamSynchronize(g->stream)) != cudaSuccess))
+        gpu_fail_sized(g, err, op, sizes);
 }
 
 extern "C" void
@@ -337,7 +355,7 @@ gpu_copy(gpu_ctx *g, void *dst, const void *src, size_t bytes, const char *what)
 extern "C" void
 gpu_sync(gpu_ctx *g, const char *what)
 {
-    if (!gpu_begin(g, "%s", ""))
+    if (g->failure != NULL)
         return;
     gpu_check(g, cudaStreamSynchronize(g->stream), what);
 }

@@ -25,6 +25,13 @@ fi
     [ "$(sed -n 2p "$WORK/out")" = "$want" ]
 ok $? "--version names the version and the CUDA architectures ($want)"
 
+# a weight beyond fp16's range runs on the CPU, which keeps F32 weights in fp32 (the CUDA backend
+# refuses it: test_cuda.sh)
+"$TOOLDIR/tool_badmodel" f32-overflow "$MODEL" "$WORK/overflow" >/dev/null
+run -m "$WORK/overflow" --backend cpu -p "Hi" -n 2 --print-ids
+[ "$rc" -eq 0 ] && [ "$(wc -w <"$WORK/out")" -eq 2 ] && [ ! -s "$WORK/err" ]
+ok $? "--backend cpu runs a model with a weight beyond fp16's range"
+
 # --preprocess: PNG exact, JPEG within 4 levels
 for name in chelsea logo camera grid384; do
     run --preprocess "$IMAGES/$name.png" --out "$WORK/$name.png"

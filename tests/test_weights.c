@@ -909,6 +909,46 @@ test_f16_range(void)
     }
 }
 
+/*
+ * The f32-overflow fixture: the model loads (the CPU keeps F32 as is), and the fp16 check finds
+ * exactly the one value tool_badmodel put beyond fp16's range, in the tensor it names.
+ */
+static void
+test_f16_overflow_variant(void)
+{
+    char *dir = make_variant("f32-overflow");
+    char *cause = NULL;
+    weights *w = weights_open(dir, &cause);
+    if (!CHECK(w != NULL, "f32-overflow: %s", msg_or_none(cause))) {
+        free(cause);
+        free(dir);
+        return;
+    }
+    char *msg = load_model(dir);
+    CHECK(msg == NULL, "f32-overflow does not load: %s", msg_or_none(msg));
+    free(msg);
+    int refused = 0;
+    for (size_t i = 0; i < weights_count(w); i++) {
+        const weights_tensor *t = weights_at(w, i);
+        weights_f16_loss loss;
+        weights_tensor_to_f16(t, NULL, &loss);
+        if (weights_f16_loss_check(t, &loss, &cause) == 0)
+            continue;
+        refused++;
+        CHECK(strcmp(t->name, "model.layers.0.mlp.fc2.weight") == 0 && loss.overflow == 1 &&
+                  loss.nonfinite == 0 && loss.largest == 100000.0f,
+              "f32-overflow: %s refused: %s", t->name, cause);
+        CHECK(strstr(cause, "model.layers.0.mlp.fc2.weight (F32,") != NULL &&
+                  strstr(cause, "1 value beyond fp16's range (largest magnitude 100000)") != NULL,
+              "f32-overflow message: %s", cause);
+        free(cause);
+        cause = NULL;
+    }
+    CHECK(refused == 1, "f32-overflow: %d tensors refused, want 1", refused);
+    weights_free(w);
+    free(dir);
+}
+
 int
 main(void)
 {
@@ -928,6 +968,7 @@ main(void)
     test_old_layout();
     test_dtype_variant("bf16", WEIGHTS_BF16);
     test_dtype_variant("f32", WEIGHTS_F32);
+    test_f16_overflow_variant();
     test_single_file();
     test_tools();
     int rc = testutil_finish("test_weights");
