@@ -76,6 +76,12 @@ test_uncovered(void)
     CHECK(strchr(m, '\033') == NULL, "uncovered: escape byte in \"%s\"", m);
     check_contains(m, "--with-cuda-arch=\"80 61\"", "uncovered fix without PTX");
     free(m);
+    /* a native build moved to another machine: the list to give is the card's own */
+    m = gpumsg_uncovered("NVIDIA L4", 8, 9, "native", "");
+    check_contains(m, "sm_89", "native uncovered arch");
+    check_contains(m, "--with-cuda-arch=\"89\"", "native uncovered fix");
+    CHECK(strstr(m, "native 89") == NULL, "native kept in the list: %s", m);
+    free(m);
 }
 
 static void

@@ -77,6 +77,16 @@ gpumsg_uncovered(const char *card, int major, int minor, const char *sass, const
 {
     char *name = safetext_new(card, strlen(card), 0);
     char *archs = gpumsg_archs_text(sass, ptx);
+    if (gpumsg_is_native(sass)) {
+        /* built for another machine's GPU: name this card's number instead */
+        char *msg = xasprintf("this build has no kernels for %s (sm_%d%d, compute capability "
+                              "%d.%d); it was built for %s: rebuild with ./configure "
+                              "--with-cuda-arch=\"%d%d\" (or native on this machine)",
+                              name, major, minor, major, minor, archs, major, minor);
+        free(archs);
+        free(name);
+        return msg;
+    }
     char *msg = xasprintf("this build has no kernels for %s (sm_%d%d, compute capability %d.%d); "
                           "it was built for %s: rebuild with ./configure --with-cuda-arch=\"%s%s%d%d\"",
                           name, major, minor, major, minor, archs, sass, *sass != '\0' ? " " : "",
