@@ -232,9 +232,14 @@ gpu_ctx_free(gpu_ctx *g)
 {
     if (g == NULL)
         return;
+    void *bufs[] = {g->act16,  g->ids,      g->s_work,     g->s_marks, g->s_keys,
+                    g->s_sorted, g->s_cum, g->s_sort_tmp, g->s_out};
     if (g->failure != NULL) {
         // after a failure while loading: release what can be released, report nothing more
         cudaStreamSynchronize(g->stream);
+        for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+            if (bufs[i] != NULL)
+                cudaFree(bufs[i]);
         cublasDestroy(g->blas);
         cudaStreamDestroy(g->stream);
         cudaGetLastError();
@@ -243,8 +248,6 @@ gpu_ctx_free(gpu_ctx *g)
         return;
     }
     gpu_sync(g, "finishing the queued work");
-    void *bufs[] = {g->act16,  g->ids,      g->s_work,     g->s_marks, g->s_keys,
-                    g->s_sorted, g->s_cum, g->s_sort_tmp, g->s_out};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         gpu_free(g, bufs[i]);
     gpu_check_blas(g, cublasDestroy(g->blas), "cublasDestroy");
