@@ -11,6 +11,7 @@
 
 #include "demo.h"
 #include "engine.h"
+#include "gpumsg.h"
 #include "image.h"
 #include "linefront.h"
 #include "log.h"
@@ -317,6 +318,20 @@ main_chat(const options *opt)
     return rc;
 }
 
+/* The version, and the CUDA architectures compiled in (a card outside them runs on the CPU). */
+static void
+main_print_version(void)
+{
+    printf("imp-chat %s\n", PACKAGE_VERSION);
+#ifdef HAVE_CUDA
+    char *archs = gpumsg_archs_text(IMP_CUDA_SASS, IMP_CUDA_PTX);
+    printf("CUDA: %s\n", archs);
+    free(archs);
+#else
+    printf("CUDA: not built\n");
+#endif
+}
+
 int
 main(int argc, char **argv)
 {
@@ -343,7 +358,7 @@ main(int argc, char **argv)
         options_usage(stdout);
         rc = 0;
     } else if (opt.version) {
-        printf("imp-chat %s\n", PACKAGE_VERSION);
+        main_print_version();
         rc = 0;
     } else if (opt.preprocess != NULL) {
         rc = main_preprocess(&opt);
