@@ -468,6 +468,63 @@ test_bad_inputs(void)
     free(cause);
 }
 
+/*
+ * Every fixture of images/pil/list.txt must decode to exactly the pixels PIL gives (stored by
+ * scripts/make-image-fixtures.py as NAME.ref.png), EXIF orientation included.
+ */
+static void
+test_pil_fixtures(void)
+{
+    FILE *list = fopen(testutil_fixture_path("images/pil/list.txt"), "r");
+    char name[128];
+    int want_w, want_h, count = 0;
+
+    if (!CHECK(list != NULL, "cannot open images/pil/list.txt"))
+        return;
+    while (fscanf(list, "%127s %d %d", name, &want_w, &want_h) == 3) {
+        char *rel = xasprintf("images/pil/%s", name);
+        char *path = xstrdup(testutil_fixture_path(rel));
+        free(rel);
+        rel = xasprintf("images/pil/%s.ref.png", name);
+        char *ref_path = xstrdup(testutil_fixture_path(rel));
+        free(rel);
+        image_rgb img;
+        char *cause = NULL;
+        count++;
+        if (CHECK(image_load(&img, path, &cause) == 0, "%s: load failed: %s", name, show(cause))) {
+            int w, h, c;
+            uint8_t *want = stbi_load(ref_path, &w, &h, &c, 3);
+            if (CHECK(want != NULL, "%s: cannot read %s", name, ref_path) &&
+                CHECK(img.width == want_w && img.height == want_h && w == want_w && h == want_h,
+                      "%s: decoded %dx%d, PIL gives %dx%d", name, img.width, img.height, w, h)) {
+                size_t n = (size_t)w * h * 3, ndiff = 0, first = 0;
+                int maxdiff = 0;
+                for (size_t i = 0; i < n; i++) {
+                    int d = abs((int)img.rgb[i] - (int)want[i]);
+                    if (d != 0 && ndiff++ == 0)
+                        first = i;
+                    if (d > maxdiff)
+                        maxdiff = d;
+                }
+                printf("  %-18s %3dx%-3d %zu of %zu bytes differ from PIL (max %d)\n", name, w, h,
+                       ndiff, n, maxdiff);
+                CHECK(ndiff == 0,
+                      "%s: %zu bytes differ from PIL; first at pixel (x %zu, y %zu) channel %zu: "
+                      "got %d want %d",
+                      name, ndiff, first / 3 % (size_t)w, first / 3 / (size_t)w, first % 3,
+                      img.rgb[first], want[first]);
+            }
+            stbi_image_free(want);
+            image_free(&img);
+        }
+        free(cause);
+        free(path);
+        free(ref_path);
+    }
+    fclose(list);
+    CHECK(count >= 20, "images/pil/list.txt lists only %d fixtures", count);
+}
+
 int
 main(void)
 {
@@ -486,6 +543,8 @@ main(void)
     test_fixture(expected, "grid384.png", 384, 384, 0);
     /* JPEG through libjpeg-turbo with PIL's settings: exact. */
     test_fixture(expected, "rocket.jpg", 640, 427, 0);
+    puts("decoded as PIL decodes them:");
+    test_pil_fixtures();
     test_conversion();
     test_resize_properties();
     test_normalize();

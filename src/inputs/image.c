@@ -24,7 +24,7 @@
 
 /*
  * JPEG goes through libjpeg-turbo and WebP through libwebp (imagejpeg.c, imagewebp.c); the other
- * formats use stb_image (the implementation comes from Debian's libstb, so no
+ * formats but PNM use stb_image (the implementation comes from Debian's libstb, so no
  * STB_IMAGE_IMPLEMENTATION here). stbi_failure_reason() is thread-local only when libstb was built
  * with thread-local storage, otherwise a process-wide global: a message may then name another
  * thread's failure. That is acceptable for the messages built from it here.
@@ -67,7 +67,35 @@ image_to_rgb(uint8_t *dst, const uint8_t *src, size_t npix, int comp)
     }
 }
 
-/* Decode the formats left to stb_image (PNG, GIF, BMP, TGA, PNM) into img. */
+/*
+ * Decode a P5/P6 file (checked whole by imagecheck_complete) into img: stb_image's reader
+ * mishandles 16-bit samples, and the format is simple enough to read here. 16-bit samples keep
+ * their high byte.
+ */
+static int
+image_decode_pnm(image_rgb *img, const uint8_t *p, size_t len, const char *name, char **cause)
+{
+    imagecheck_pnm h;
+    if (imagecheck_pnm_header(p, len, name, &h, cause) != 0)
+        return -1;
+    if (imagecheck_complete(IMAGECHECK_PNM, p, len, name, cause) != 0)
+        return -1;
+    size_t npix = (size_t)h.width * (size_t)h.height;
+    size_t step = h.maxval > 255 ? 2 : 1; /* bytes a sample, big-endian */
+    const uint8_t *in = p + h.data;
+    img->rgb = xmalloc(npix * 3);
+    for (size_t i = 0; i < npix; i++) {
+        for (int c = 0; c < 3; c++) {
+            size_t sample = h.channels == 1 ? i : 3 * i + (size_t)c;
+            img->rgb[3 * i + (size_t)c] = in[sample * step];
+        }
+    }
+    img->width = (int)h.width;
+    img->height = (int)h.height;
+    return 0;
+}
+
+/* Decode the formats left to stb_image (PNG, GIF, BMP, TGA) into img. */
 static int
 image_decode_stb(image_rgb *img, imagecheck_format format, const uint8_t *p, size_t len,
                  const char *name, char **cause)
@@ -131,6 +159,9 @@ image_load_memory(image_rgb *img, const void *data, size_t len, const char *name
         break;
     case IMAGECHECK_WEBP:
         rc = imagewebp_decode(img, p, len, name, cause);
+        break;
+    case IMAGECHECK_PNM:
+        rc = image_decode_pnm(img, p, len, name, cause);
         break;
     default:
         rc = image_decode_stb(img, format, p, len, name, cause);

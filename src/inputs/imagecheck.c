@@ -44,13 +44,6 @@ imagecheck_size(const char *name, long width, long height, char **cause)
 
 /* ---------------------------------------------------------------- PNM */
 
-/* A P5/P6 header: its size, sample bytes and where the pixel data starts. */
-typedef struct {
-    long width, height, maxval;
-    int channels;
-    size_t data; /* offset of the first sample */
-} imagecheck_pnm;
-
 /* Skip whitespace and comments, then read a decimal number; -1 when there is none or it is huge. */
 static long
 imagecheck_pnm_number(const uint8_t *p, size_t n, size_t *pos)
@@ -78,8 +71,7 @@ imagecheck_pnm_number(const uint8_t *p, size_t n, size_t *pos)
     return v;
 }
 
-/* Parse a PNM header; 0, or -1 with *cause. */
-static int
+int
 imagecheck_pnm_header(const uint8_t *p, size_t n, const char *name, imagecheck_pnm *h,
                       char **cause)
 {

@@ -39,6 +39,16 @@ int imagecheck_sniff(const uint8_t *p, size_t n, const char *name, imagecheck_fo
  */
 int imagecheck_complete(imagecheck_format format, const uint8_t *p, size_t n, const char *name,
                         char **cause);
+/* A P5/P6 header: its size, samples a pixel, maximum value and where the samples start. */
+typedef struct {
+    long width, height, maxval;
+    int channels;
+    size_t data;
+} imagecheck_pnm;
+
+/* Parse a P5/P6 header (maximum value 255 or 65535 only); 0, or -1 with *cause. */
+int imagecheck_pnm_header(const uint8_t *p, size_t n, const char *name, imagecheck_pnm *h,
+                          char **cause);
 /*
  * A copy of a GIF whose first frame has its transparency flag cleared, so the decoder gives the
  * transparent index its palette colour as PIL does; NULL when nothing needs clearing.

@@ -1,0 +1,93 @@
+#!/usr/bin/python3
+"""Write the small image fixtures of tests/fixtures/images/pil/ and what PIL makes of each.
+
+Run once with Debian's python3-pil (Pillow 9.4, libjpeg-turbo 2.1.5, libwebp 1.2.4); the files are
+committed, so the tests need no Python. For each NAME.EXT the reference NAME.ref.png holds the
+pixels of ImageOps.exif_transpose(Image.open(NAME.EXT)).convert("RGB") -- except 16-bit files,
+whose reference keeps each sample's high byte (imp-chat's documented choice; PIL clips 16-bit grey).
+list.txt names the fixtures with their decoded width and height.
+"""
+import io
+import os
+import sys
+
+from PIL import Image, ImageOps
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(HERE, "..", "tests", "fixtures", "images", "pil")
+SOURCE = os.path.join(HERE, "..", "tests", "fixtures", "images", "chelsea.png")
+
+
+def crop(w, h, x=180, y=60):
+    return Image.open(SOURCE).convert("RGB").crop((x, y, x + w, y + h))
+
+
+def reference(path):
+    with Image.open(path) as im:
+        im.seek(0)
+        return ImageOps.exif_transpose(im).convert("RGB")
+
+
+def high_byte_reference(im16):
+    """An I;16 image as imp-chat reads it: the high byte of each sample, replicated to RGB."""
+    grey = Image.frombytes("L", im16.size, bytes(v >> 8 for v in im16.getdata()))
+    return grey.convert("RGB")
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    made = []
+
+    def save(name, im, **kw):
+        path = os.path.join(OUT, name)
+        im.save(path, **kw)
+        made.append((name, reference(path)))
+
+    save("jpeg444.jpg", crop(61, 47), quality=90, subsampling=0)
+    save("jpeg422.jpg", crop(61, 47), quality=90, subsampling=1)
+    save("jpeg420.jpg", crop(63, 45), quality=85, subsampling=2)
+    save("jpeg411odd.jpg", crop(33, 17, 200, 90), quality=75, subsampling=2)
+    save("jpegprog.jpg", crop(77, 51), quality=85, progressive=True)
+    save("jpeggrey.jpg", crop(61, 47).convert("L"), quality=90)
+    save("jpegcmyk.jpg", crop(41, 29).convert("CMYK"), quality=90)
+    save("webplossy.webp", crop(61, 47), quality=80)
+    save("webplossless.webp", crop(61, 47), lossless=True)
+    frames = [crop(45, 33), crop(45, 33, 10, 10)]
+    save("webpanim.webp", frames[0], save_all=True, append_images=frames[1:], duration=100,
+         lossless=True)
+    for n in range(1, 9):
+        exif = Image.Exif()
+        exif[0x0112] = n
+        save("exif%d.jpg" % n, crop(40, 24), quality=95, exif=exif.tobytes())
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    save("exif6.png", crop(20, 12), exif=exif.tobytes())
+    save("exif8.webp", crop(20, 12), lossless=True, exif=exif.tobytes().replace(
+        b"\x12\x01\x03\x00\x01\x00\x00\x00\x06", b"\x12\x01\x03\x00\x01\x00\x00\x00\x08"))
+    pal = crop(37, 23).quantize(16)
+    save("gifalpha.gif", pal, transparency=3)
+    save("bmp24.bmp", crop(37, 23))
+    save("tga24.tga", crop(37, 23))
+    save("tgarle.tga", crop(37, 23), compression="tga_rle")
+    save("ppm8.ppm", crop(37, 23))
+    save("pgm8.pgm", crop(37, 23).convert("L"))
+
+    # 16-bit grey PNG and PGM: the reference is the high byte (PIL would clip to 255)
+    grey16 = Image.new("I;16", (29, 19))
+    grey16.putdata([(x * 2311 + y * 977) % 65536 for y in range(19) for x in range(29)])
+    grey16.save(os.path.join(OUT, "grey16.png"))
+    made.append(("grey16.png", high_byte_reference(grey16)))
+    with open(os.path.join(OUT, "pgm16.pgm"), "wb") as f:  # PIL cannot write 16-bit PGM
+        f.write(b"P5\n# 16-bit\n29 19\n65535\n")
+        f.write(b"".join(v.to_bytes(2, "big") for v in grey16.getdata()))
+    made.append(("pgm16.pgm", high_byte_reference(grey16)))
+
+    with open(os.path.join(OUT, "list.txt"), "w") as f:
+        for name, ref in made:
+            ref.save(os.path.join(OUT, name + ".ref.png"))
+            f.write("%s %d %d\n" % (name, ref.width, ref.height))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
