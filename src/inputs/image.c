@@ -102,9 +102,15 @@ image_decode_stb(image_rgb *img, imagecheck_format format, const uint8_t *p, siz
 {
     int w, h, comp;
 
-    /* Learn the size from the header alone so huge images are refused before any allocation. */
-    if (!stbi_info_from_memory(p, (int)len, &w, &h, &comp))
+    /*
+     * The size comes from the header alone, so a huge image is refused (naming its size) before
+     * anything is allocated; then the file must hold all the data the header promises.
+     */
+    if (!stbi_info_from_memory(p, (int)len, &w, &h, &comp)) {
+        if (imagecheck_complete(format, p, len, name, cause) != 0)
+            return -1; /* a header cut short is reported as a truncated file */
         return log_cause(cause, "%s: cannot decode image: %s", name, stbi_failure_reason());
+    }
     if (imagecheck_size(name, w, h, cause) != 0)
         return -1;
     if (imagecheck_complete(format, p, len, name, cause) != 0)
