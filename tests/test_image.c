@@ -682,6 +682,13 @@ test_hostile_headers(void)
     expect_refused_memory("Softimage PIC", pic, sizeof pic, "unsupported image format (Softimage PIC)",
                           NULL);
 
+    /* A 4x4 GIF whose LZW codes end after one pixel, its sub-blocks properly terminated. */
+    static const uint8_t gif_short[] = {'G', 'I', 'F', '8', '9', 'a', 4, 0, 4, 0, 0x80, 0, 0,
+                                        0, 0, 0, 255, 255, 255, 0x2C, 0, 0, 0, 0, 4, 0, 4, 0, 0,
+                                        2, 2, 0x44, 0x01, 0, 0x3B};
+    expect_refused_memory("GIF with 1 of 16 pixels coded", gif_short, sizeof gif_short,
+                          "truncated GIF", NULL);
+
     uint8_t noise[4096];
     uint32_t x = 12345;
     for (size_t i = 0; i < sizeof noise; i++) {

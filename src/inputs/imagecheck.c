@@ -310,6 +310,71 @@ imagecheck_gif_blocks(const uint8_t *p, size_t n, size_t *pos)
 }
 
 /*
+ * Count the pixels an LZW stream of GIF data sub-blocks (starting at pos, after the minimum code
+ * size) produces, without producing them: only the length of each table entry is kept. Stops at
+ * the end code, at a bad code or at the block terminator; stops early once want pixels are seen.
+ */
+static unsigned long long
+imagecheck_gif_lzw_count(const uint8_t *p, size_t n, size_t pos, int min_size,
+                         unsigned long long want)
+{
+    uint32_t lengths[4096]; /* on the stack: images load in several threads */
+    unsigned long long out = 0;
+    uint32_t clear = 1u << min_size, next = clear + 2, bits = 0, nbits = 0;
+    int size = min_size + 1, prev = -1;
+    size_t block = 0; /* bytes left in the current sub-block */
+
+    for (uint32_t i = 0; i < clear; i++)
+        lengths[i] = 1;
+    while (out < want) {
+        while (nbits < (uint32_t)size) {
+            if (block == 0) {
+                if (pos >= n || p[pos] == 0)
+                    return out;
+                block = p[pos++];
+            }
+            if (pos >= n)
+                return out;
+            bits |= (uint32_t)p[pos++] << nbits;
+            nbits += 8;
+            block--;
+        }
+        uint32_t code = bits & ((1u << size) - 1);
+        bits >>= size;
+        nbits -= (uint32_t)size;
+        if (code == clear) {
+            next = clear + 2;
+            size = min_size + 1;
+            prev = -1;
+            continue;
+        }
+        if (code == clear + 1)
+            return out;
+        uint32_t len;
+        if (prev < 0) {
+            if (code >= clear)
+                return out; /* a first code must be a root */
+            len = 1;
+        } else if (code < next) {
+            len = lengths[code];
+        } else if (code == next) {
+            len = lengths[prev] + 1;
+        } else {
+            return out; /* a code not yet defined: the decoder stops here too */
+        }
+        out += len;
+        if (prev >= 0 && next < 4096) {
+            lengths[next] = lengths[prev] + 1;
+            next++;
+            if (next == (1u << size) && size < 12)
+                size++;
+        }
+        prev = (int)code;
+    }
+    return out;
+}
+
+/*
  * Walk a GIF's blocks to the end of the first image's data. With patch set, the transparency
  * flags of graphic control extensions before that image are cleared in place. Returns 0 when
  * the first image's data is whole, 1 when the file ends first, 2 when it is malformed.
@@ -337,12 +402,24 @@ imagecheck_gif_walk(uint8_t *patch, const uint8_t *p, size_t n)
         } else if (kind == 0x2C) {
             if (n - pos < 10)
                 return 1;
+            unsigned long long pixels =
+                (unsigned long long)imagecheck_le16(p + pos + 4) * imagecheck_le16(p + pos + 6);
             uint8_t flags = p[pos + 8];
             pos += 9;
             if (flags & 0x80)
                 pos += 3 * ((size_t)2 << (flags & 7));
-            pos++; /* LZW minimum code size */
-            return imagecheck_gif_blocks(p, n, &pos) != 0 ? 1 : 0;
+            if (pos >= n)
+                return 1;
+            int min_size = p[pos++]; /* LZW minimum code size */
+            if (min_size < 2 || min_size > 11)
+                return 2;
+            size_t data = pos;
+            if (imagecheck_gif_blocks(p, n, &pos) != 0)
+                return 1;
+            /* Whole blocks can still hold too few codes: stb_image leaves those pixels blank. */
+            if (patch == NULL && imagecheck_gif_lzw_count(p, n, data, min_size, pixels) < pixels)
+                return 1;
+            return 0;
         } else {
             return 2; /* a trailer before any image, or garbage: the decoder reports it */
         }
