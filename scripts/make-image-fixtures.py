@@ -7,9 +7,10 @@ pixels of ImageOps.exif_transpose(Image.open(NAME.EXT)).convert("RGB") -- except
 whose reference keeps each sample's high byte (imp-chat's documented choice; PIL clips 16-bit grey).
 list.txt names the fixtures with their decoded width and height.
 """
-import io
 import os
+import subprocess
 import sys
+import tempfile
 
 from PIL import Image, ImageOps
 
@@ -20,6 +21,39 @@ SOURCE = os.path.join(HERE, "..", "tests", "fixtures", "images", "chelsea.png")
 
 def crop(w, h, x=180, y=60):
     return Image.open(SOURCE).convert("RGB").crop((x, y, x + w, y + h))
+
+
+# PIL 9.4 cannot write restart markers: a few lines of libjpeg do (cc and libjpeg-dev needed).
+RESTART_WRITER = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <jpeglib.h>
+int main(int argc, char **argv) {
+    int w, h, maxval;
+    FILE *in = fopen(argv[1], "rb"), *out = fopen(argv[2], "wb");
+    if (!in || !out || fscanf(in, "P6 %d %d %d", &w, &h, &maxval) != 3) return 1;
+    fgetc(in);
+    unsigned char *px = malloc((size_t)w * h * 3);
+    if (fread(px, 3, (size_t)w * h, in) != (size_t)w * h) return 1;
+    struct jpeg_compress_struct c; struct jpeg_error_mgr e;
+    c.err = jpeg_std_error(&e); jpeg_create_compress(&c); jpeg_stdio_dest(&c, out);
+    c.image_width = w; c.image_height = h; c.input_components = 3; c.in_color_space = JCS_RGB;
+    jpeg_set_defaults(&c); jpeg_set_quality(&c, 90, TRUE); c.restart_interval = 2;
+    jpeg_start_compress(&c, TRUE);
+    for (int y = 0; y < h; y++) { JSAMPROW r = px + (size_t)y * w * 3; jpeg_write_scanlines(&c, &r, 1); }
+    jpeg_finish_compress(&c); fclose(out); return 0;
+}
+"""
+
+
+def save_with_restarts(im, path):
+    with tempfile.TemporaryDirectory() as tmp:
+        src, exe, ppm = (os.path.join(tmp, n) for n in ("w.c", "w", "in.ppm"))
+        with open(src, "w") as f:
+            f.write(RESTART_WRITER)
+        subprocess.run(["cc", "-o", exe, src, "-ljpeg"], check=True)
+        im.save(ppm)
+        subprocess.run([exe, ppm, path], check=True)
 
 
 def reference(path):
@@ -47,6 +81,9 @@ def main():
     save("jpeg422.jpg", crop(61, 47), quality=90, subsampling=1)
     save("jpeg420.jpg", crop(63, 45), quality=85, subsampling=2)
     save("jpeg411odd.jpg", crop(33, 17, 200, 90), quality=75, subsampling=2)
+    path = os.path.join(OUT, "jpegrestart.jpg")
+    save_with_restarts(crop(53, 41), path)
+    made.append(("jpegrestart.jpg", reference(path)))
     save("jpegprog.jpg", crop(77, 51), quality=85, progressive=True)
     save("jpeggrey.jpg", crop(61, 47).convert("L"), quality=90)
     save("jpegcmyk.jpg", crop(41, 29).convert("CMYK"), quality=90)
