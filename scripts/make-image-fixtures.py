@@ -119,6 +119,12 @@ def main():
         f.write(b"".join(v.to_bytes(2, "big") for v in grey16.getdata()))
     made.append(("pgm16.pgm", high_byte_reference(grey16)))
 
+    # what --preprocess must write for a few: PIL's 384x384 bicubic resize of the reference
+    for name in ("jpeg422.jpg", "exif6.jpg", "webplossy.webp", "gifalpha.gif"):
+        ref = dict(made)[name]
+        ref.resize((384, 384), Image.BICUBIC, reducing_gap=None).save(
+            os.path.join(OUT, name + ".384.ref.png"))
+
     with open(os.path.join(OUT, "list.txt"), "w") as f:
         for name, ref in made:
             ref.save(os.path.join(OUT, name + ".ref.png"))
