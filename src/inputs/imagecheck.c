@@ -72,8 +72,7 @@ imagecheck_pnm_number(const uint8_t *p, size_t n, size_t *pos)
 }
 
 int
-imagecheck_pnm_header(const uint8_t *p, size_t n, const char *name, imagecheck_pnm *h,
-                      char **cause)
+imagecheck_pnm_header(const uint8_t *p, size_t n, const char *name, imagecheck_pnm *h, char **cause)
 {
     size_t pos = 2;
     h->channels = p[1] == '5' ? 1 : 3;
@@ -121,7 +120,9 @@ imagecheck_sniff(const uint8_t *p, size_t n, const char *name, imagecheck_format
     else if ((n >= 2 && memcmp(p, "#?", 2) == 0) || (n >= 4 && memcmp(p, "8BPS", 4) == 0) ||
              (n >= 4 && imagecheck_be32(p) == 0x5380F634u))
         return log_cause(cause, "%s: unsupported image format (%s); supported formats: %s", name,
-                         p[0] == '#' ? "Radiance HDR" : p[0] == '8' ? "PSD" : "Softimage PIC",
+                         p[0] == '#'   ? "Radiance HDR"
+                         : p[0] == '8' ? "PSD"
+                                       : "Softimage PIC",
                          IMAGECHECK_SUPPORTED);
     else if (n >= 18 && p[1] <= 1 && p[2] != 0 && strchr("\x01\x02\x03\x09\x0a\x0b", p[2]) &&
              stbi_info_from_memory(p, (int)(n > 0x7FFFFFFF ? 0x7FFFFFFF : n), &w, &h, &comp))

@@ -7,7 +7,8 @@
 
 #include "image.h"
 
-/* The EXIF orientation (1..8) recorded in an image file's bytes; 1 when there is none or it is bad. */
+/* The EXIF orientation (1..8) recorded in an image file's bytes; 1 when there is none or it is bad.
+ */
 int imageexif_orientation(const uint8_t *p, size_t n);
 /* Turn and flip img in place so that orientation 2..8 becomes 1; other values leave it alone. */
 void imageexif_apply(image_rgb *img, int orientation);

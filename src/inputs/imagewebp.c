@@ -63,8 +63,8 @@ imagewebp_decode(image_rgb *img, const uint8_t *data, size_t len, const char *na
     }
     image_rgb frame;
     int rc = imagewebp_still(&frame, it.fragment.bytes, it.fragment.size, name, cause);
-    if (rc == 0 && (it.x_offset != 0 || it.y_offset != 0 || frame.width != cw ||
-                    frame.height != ch)) {
+    if (rc == 0 &&
+        (it.x_offset != 0 || it.y_offset != 0 || frame.width != cw || frame.height != ch)) {
         /* A first frame smaller than the canvas: place it on a black canvas. */
         uint8_t *canvas = xcalloc((size_t)cw * (size_t)ch, 3);
         for (int y = 0; y < frame.height && it.y_offset + y < ch; y++) {
