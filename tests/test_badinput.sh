@@ -126,11 +126,13 @@ run -m "$MODEL" --context 700 -i "$IMAGES/chelsea.png" -p "What is this?"
 cat >"$WORK/s.txt" <<EOS
 /image $WORK/missing.png
 /image $IMAGES/truncated.jpg
+/image $WORK/half-gifalpha.gif
 What is the capital of France?
 EOS
 run -m "$MODEL" --script "$WORK/s.txt" -n 12 --print-ids
 grep -q "s.txt:1: $WORK/missing.png" "$WORK/err"; ok $? "script: missing image reported with its line"
 grep -q "s.txt:2: .*truncated.jpg" "$WORK/err"; ok $? "script: truncated image reported with its line"
+grep -q "s.txt:3: .*half-gifalpha.gif: truncated GIF" "$WORK/err"; ok $? "script: truncated GIF reported with its line"
 [ "$(cat "$WORK/out")" = "$(expected_ids text 0)" ]; ok $? "script: the session went on without the bad images"
 no_crash; ok $? "script: no crash"
 
