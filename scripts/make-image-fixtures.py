@@ -96,6 +96,10 @@ def main():
         exif = Image.Exif()
         exif[0x0112] = n
         save("exif%d.jpg" % n, crop(40, 24), quality=95, exif=exif.tobytes())
+    # orientation stored as a LONG rather than the standard SHORT: PIL honours it too
+    long6 = b"II*\x00\x08\x00\x00\x00\x01\x00\x12\x01\x04\x00\x01\x00\x00\x00\x06\x00\x00\x00" \
+            b"\x00\x00\x00\x00"
+    save("exif6long.jpg", crop(40, 24), quality=95, exif=b"Exif\x00\x00" + long6)
     exif = Image.Exif()
     exif[0x0112] = 6
     save("exif6.png", crop(20, 12), exif=exif.tobytes())

@@ -668,6 +668,9 @@ test_hostile_headers(void)
     static const char pnm_maxval[] = "P5 2 2 1000\n\x01\x02\x03\x04\x05\x06\x07\x08";
     expect_refused_memory("PNM with maximum value 1000", pnm_maxval, sizeof pnm_maxval - 1,
                           "unsupported PNM maximum value 1000", NULL);
+    static const char pnm_glued[] = "P5 2 1 255X\x01\x02";
+    expect_refused_memory("PNM with data glued to its header", pnm_glued, sizeof pnm_glued - 1,
+                          "bad PNM header", NULL);
     static const char pbm[] = "P4 8 1\n\x55";
     expect_refused_memory("PBM (P4)", pbm, sizeof pbm - 1, "unsupported PNM variant P4", NULL);
 

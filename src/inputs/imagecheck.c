@@ -87,6 +87,8 @@ imagecheck_pnm_header(const uint8_t *p, size_t n, const char *name, imagecheck_p
         return log_cause(cause,
                          "%s: unsupported PNM maximum value %ld (only 255 and 65535 are accepted)",
                          name, h->maxval);
+    if (strchr(" \t\r\n\v\f", p[pos]) == NULL || p[pos] == 0)
+        return log_cause(cause, "%s: bad PNM header (no white space after the maximum value)", name);
     h->data = pos + 1; /* exactly one whitespace byte ends the header */
     return 0;
 }

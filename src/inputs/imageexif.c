@@ -38,10 +38,11 @@ imageexif_tiff(const uint8_t *p, size_t n)
             return 1;
         if (imageexif_get(p + e, 2, big) != 0x0112)
             continue;
-        /* A SHORT (type 3) holding one value, stored in the entry itself. */
-        if (imageexif_get(p + e + 2, 2, big) != 3)
+        /* A SHORT (type 3) as the standard says, or a LONG (4), which PIL reads too. */
+        uint32_t type = imageexif_get(p + e + 2, 2, big);
+        if (type != 3 && type != 4)
             return 1;
-        uint32_t v = imageexif_get(p + e + 8, 2, big);
+        uint32_t v = imageexif_get(p + e + 8, type == 3 ? 2 : 4, big);
         return v >= 1 && v <= 8 ? (int)v : 1;
     }
     return 1;
