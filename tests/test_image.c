@@ -624,6 +624,16 @@ test_many_scans(void)
     big[len - 1] = 0xD9;
     expect_refused_memory("600 progressive scans", big, len, "more than 500 progressive scans",
                           NULL);
+    /* The same scans declared over 16384x4096 pixels: large images get fewer scans. */
+    for (size_t i = 0; i + 8 < last; i++) {
+        if (big[i] == 0xFF && big[i + 1] == 0xC2) {
+            big[i + 5] = 0x10, big[i + 6] = 0x00; /* height 4096 */
+            big[i + 7] = 0x40, big[i + 8] = 0x00; /* width 16384 */
+            break;
+        }
+    }
+    expect_refused_memory("600 scans over 16384x4096", big, len, "more than 47 progressive scans",
+                          "16384x4096");
     free(big);
     free(data);
 }

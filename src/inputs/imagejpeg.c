@@ -19,6 +19,7 @@ typedef struct {
     struct jpeg_error_mgr base;
     jmp_buf escape;
     char message[JMSG_LENGTH_MAX];
+    int max_scans;      /* IMAGEJPEG_MAX_SCANS, fewer for a large image */
     int too_many_scans; /* set by the progress monitor before it bails out */
     int data_missing;   /* a warning that libjpeg padded missing data: the picture is not whole */
     char warning[JMSG_LENGTH_MAX];
@@ -57,12 +58,13 @@ static void
 imagejpeg_progress(j_common_ptr cinfo)
 {
     j_decompress_ptr d = (j_decompress_ptr)cinfo;
-    if (!cinfo->is_decompressor || d->input_scan_number <= IMAGEJPEG_MAX_SCANS)
-        return;
     imagejpeg_error *err = (imagejpeg_error *)cinfo->err;
+    if (!cinfo->is_decompressor || err->max_scans == 0 || d->input_scan_number <= err->max_scans)
+        return;
     err->too_many_scans = 1;
-    snprintf(err->message, sizeof err->message, "more than %d progressive scans",
-             IMAGEJPEG_MAX_SCANS);
+    snprintf(err->message, sizeof err->message,
+             "more than %d progressive scans (the most allowed for %ux%u)", err->max_scans,
+             d->image_width, d->image_height);
     longjmp(err->escape, 1);
 }
 
@@ -117,6 +119,11 @@ imagejpeg_decode(image_rgb *img, const uint8_t *data, size_t len, const char *na
         jpeg_destroy_decompress(&cinfo);
         return -1;
     }
+    /* The scan limit starts to count once the size is known. */
+    double megapixels = (double)cinfo.image_width * cinfo.image_height / 1e6;
+    err.max_scans = IMAGEJPEG_MAX_SCANS;
+    if (megapixels * IMAGEJPEG_MAX_SCANS > IMAGEJPEG_MAX_SCAN_MEGAPIXELS)
+        err.max_scans = (int)(IMAGEJPEG_MAX_SCAN_MEGAPIXELS / megapixels);
     int cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
     cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
     cinfo.dct_method = JDCT_ISLOW;

@@ -7,8 +7,14 @@
 
 #include "image.h"
 
-/* Progressive JPEGs with more scans than this are refused (each scan re-reads the whole image). */
+/*
+ * Progressive JPEGs with more scans than this are refused: each scan passes over the whole image
+ * (a scan can cover every block in a few bytes), so large images get fewer. Ordinary files have
+ * about 10 scans.
+ */
 #define IMAGEJPEG_MAX_SCANS 500
+/* Scans times megapixels allowed: 50 scans at the 64-megapixel limit, 500 up to 6.4 megapixels. */
+#define IMAGEJPEG_MAX_SCAN_MEGAPIXELS 3200
 
 /*
  * Decode a JPEG held in memory to RGB as PIL's convert("RGB") does (accurate integer IDCT, fancy
