@@ -8,6 +8,7 @@ whose reference keeps each sample's high byte (imp-chat's documented choice; PIL
 list.txt names the fixtures with their decoded width and height.
 """
 import os
+import struct
 import subprocess
 import sys
 import tempfile
@@ -54,6 +55,31 @@ def save_with_restarts(im, path):
         subprocess.run(["cc", "-o", exe, src, "-ljpeg"], check=True)
         im.save(ppm)
         subprocess.run([exe, ppm, path], check=True)
+
+
+def small_frame_gif(transparent):
+    """A 6x5 GIF whose only frame (3x2 at 2,1) leaves most of the screen to be filled: PIL fills it
+    with the transparent index, or index 0 -- not the background index (1 here)."""
+    pal = bytes([10, 20, 30, 200, 100, 50, 0, 255, 0, 1, 2, 3])
+    head = b"GIF89a" + struct.pack("<HH", 6, 5) + bytes([0x81, 1, 0]) + pal
+    if transparent:
+        head += b"\x21\xf9\x04\x01\x00\x00\x03\x00"
+    codes, size, bits, nbits, data, nxt = [4, 2, 2, 2, 2, 2, 2, 5], 3, 0, 0, bytearray(), 6
+    for i, c in enumerate(codes):
+        bits |= c << nbits
+        nbits += size
+        while nbits >= 8:
+            data.append(bits & 255)
+            bits >>= 8
+            nbits -= 8
+        if c not in (4, 5) and i > 1:
+            nxt += 1
+            if nxt == 1 << size and size < 12:
+                size += 1
+    if nbits:
+        data.append(bits & 255)
+    frame = b"\x2c" + struct.pack("<HHHH", 2, 1, 3, 2) + b"\x00\x02" + bytes([len(data)]) + data
+    return head + frame + b"\x00\x3b"
 
 
 def reference(path):
@@ -107,6 +133,11 @@ def main():
         b"\x12\x01\x03\x00\x01\x00\x00\x00\x06", b"\x12\x01\x03\x00\x01\x00\x00\x00\x08"))
     pal = crop(37, 23).quantize(16)
     save("gifalpha.gif", pal, transparency=3)
+    for name, transparent in (("gifframe.gif", False), ("gifframetrns.gif", True)):
+        path = os.path.join(OUT, name)
+        with open(path, "wb") as f:
+            f.write(small_frame_gif(transparent))
+        made.append((name, reference(path)))
     save("bmp24.bmp", crop(37, 23))
     save("tga24.tga", crop(37, 23))
     save("tgarle.tga", crop(37, 23), compression="tga_rle")

@@ -95,6 +95,22 @@ image_decode_pnm(image_rgb *img, const uint8_t *p, size_t len, const char *name,
     return 0;
 }
 
+/*
+ * Paint the part of a GIF's screen outside its first frame as PIL does: the colour of the
+ * transparent index, or of index 0 (stb_image paints the background colour there).
+ */
+static void
+image_gif_fill_outside(uint8_t *rgb, int w, int h, const imagecheck_gif_frame *f)
+{
+    for (int y = 0; y < h; y++) {
+        for (int x = 0; x < w; x++) {
+            if (x >= f->x && x - f->x < f->width && y >= f->y && y - f->y < f->height)
+                continue;
+            memcpy(rgb + ((size_t)y * w + x) * 3, f->fill, 3);
+        }
+    }
+}
+
 /* Decode the formats left to stb_image (PNG, GIF, BMP, TGA) into img. */
 static int
 image_decode_stb(image_rgb *img, imagecheck_format format, const uint8_t *p, size_t len,
@@ -136,6 +152,9 @@ image_decode_stb(image_rgb *img, imagecheck_format format, const uint8_t *p, siz
     img->rgb = xmalloc(npix * 3);
     image_to_rgb(img->rgb, pix, npix, comp);
     stbi_image_free(pix);
+    imagecheck_gif_frame frame;
+    if (format == IMAGECHECK_GIF && imagecheck_gif_first_frame(p, len, &frame) == 0)
+        image_gif_fill_outside(img->rgb, w, h, &frame);
     img->width = w;
     img->height = h;
     return 0;

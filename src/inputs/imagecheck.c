@@ -443,6 +443,55 @@ imagecheck_gif(const uint8_t *p, size_t n, const char *name, char **cause)
     return 0;
 }
 
+int
+imagecheck_gif_first_frame(const uint8_t *p, size_t n, imagecheck_gif_frame *frame)
+{
+    const uint8_t *palette = NULL;
+    size_t colours = 0, pos = 13;
+    int fill_index = 0;
+
+    if (n < 13)
+        return -1;
+    if (p[10] & 0x80) {
+        palette = p + 13;
+        colours = (size_t)2 << (p[10] & 7);
+        pos += 3 * colours;
+    }
+    while (pos < n) {
+        uint8_t kind = p[pos++];
+        if (kind == 0x21) {
+            if (pos >= n)
+                return -1;
+            uint8_t label = p[pos++];
+            /* graphic control: size 4, flags, delay (2), transparent index */
+            if (label == 0xF9 && n - pos > 4 && p[pos] == 4 && (p[pos + 1] & 1))
+                fill_index = p[pos + 4];
+            if (imagecheck_gif_blocks(p, n, &pos) != 0)
+                return -1;
+        } else if (kind == 0x2C) {
+            if (n - pos < 9)
+                return -1;
+            frame->x = (int)imagecheck_le16(p + pos);
+            frame->y = (int)imagecheck_le16(p + pos + 2);
+            frame->width = (int)imagecheck_le16(p + pos + 4);
+            frame->height = (int)imagecheck_le16(p + pos + 6);
+            uint8_t flags = p[pos + 8];
+            if (flags & 0x80) {
+                palette = p + pos + 9;
+                colours = (size_t)2 << (flags & 7);
+            }
+            memset(frame->fill, 0, 3);
+            if (palette != NULL && (size_t)fill_index < colours &&
+                (size_t)(palette - p) + 3 * colours <= n)
+                memcpy(frame->fill, palette + 3 * fill_index, 3);
+            return 0;
+        } else {
+            return -1;
+        }
+    }
+    return -1;
+}
+
 uint8_t *
 imagecheck_gif_opaque_new(const uint8_t *p, size_t n)
 {

@@ -49,6 +49,14 @@ typedef struct {
 /* Parse a P5/P6 header (maximum value 255 or 65535 only); 0, or -1 with *cause. */
 int imagecheck_pnm_header(const uint8_t *p, size_t n, const char *name, imagecheck_pnm *h,
                           char **cause);
+/* Where a GIF's first frame lies on its screen, and the colour PIL gives the rest of the screen. */
+typedef struct {
+    int x, y, width, height;
+    uint8_t fill[3]; /* palette colour of the transparent index, or of index 0 */
+} imagecheck_gif_frame;
+
+/* Find the first frame of a GIF (checked by imagecheck_complete); 0, or -1 when there is none. */
+int imagecheck_gif_first_frame(const uint8_t *p, size_t n, imagecheck_gif_frame *frame);
 /*
  * A copy of a GIF whose first frame has its transparency flag cleared, so the decoder gives the
  * transparent index its palette colour as PIL does; NULL when nothing needs clearing.
