@@ -32,15 +32,20 @@ run -m "$WORK/overflow" --backend cpu -p "Hi" -n 2 --print-ids
 [ "$rc" -eq 0 ] && [ "$(wc -w <"$WORK/out")" -eq 2 ] && [ ! -s "$WORK/err" ]
 ok $? "--backend cpu runs a model with a weight beyond fp16's range"
 
-# --preprocess: PNG exact, JPEG within 4 levels
+# --preprocess: exactly PIL's 384x384 image, JPEG (libjpeg-turbo), EXIF orientation, WebP, GIF included
 for name in chelsea logo camera grid384; do
     run --preprocess "$IMAGES/$name.png" --out "$WORK/$name.png"
     [ "$rc" -eq 0 ] && "$TOOLDIR/tool_compare" png "$WORK/$name.png" "$EXPECTED/$name.384.png" 0
     ok $? "--preprocess $name.png is exactly the expected 384x384 image"
 done
 run --preprocess "$IMAGES/rocket.jpg" --out "$WORK/rocket.png"
-[ "$rc" -eq 0 ] && "$TOOLDIR/tool_compare" png "$WORK/rocket.png" "$EXPECTED/rocket.384.png" 4
-ok $? "--preprocess rocket.jpg within 4 levels"
+[ "$rc" -eq 0 ] && "$TOOLDIR/tool_compare" png "$WORK/rocket.png" "$EXPECTED/rocket.384.png" 0
+ok $? "--preprocess rocket.jpg is exactly the expected 384x384 image"
+for name in jpeg422.jpg exif6.jpg webplossy.webp gifalpha.gif; do
+    run --preprocess "$IMAGES/pil/$name" --out "$WORK/$name.png"
+    [ "$rc" -eq 0 ] && "$TOOLDIR/tool_compare" png "$WORK/$name.png" "$IMAGES/pil/$name.384.ref.png" 0
+    ok $? "--preprocess $name is exactly PIL's 384x384 image"
+done
 
 # one-shot greedy ids and logits
 run -m "$MODEL" --backend cpu -p "What is the capital of France?" -n 12 --print-ids \
