@@ -105,7 +105,7 @@ FUZZ_TARGET(text, data, size)
     cell_lines_init(&lines);
     textview_render(&lines, s, len, &st);
     FUZZ_CHECK(lines.n == textview_count_lines(s, len, &st));
-    fuzz_text_cells(&lines, width < 2 ? 2 : width);
+    fuzz_text_cells(&lines, width);
     cell_lines_free(&lines);
     free(textview_last_code_new(s, len));
     return 0;
