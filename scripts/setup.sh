@@ -12,6 +12,10 @@ PACKAGES="$PACKAGES libcurl4-openssl-dev python3"
 PACKAGES="$PACKAGES tmux ncurses-base procps"
 # the graphics test: sixel in a real xterm under a virtual X display, read back with xwd
 PACKAGES="$PACKAGES xvfb xterm x11-apps"
+# --enable-fuzzing: clang and its libFuzzer and sanitizer runtimes
+case " $* " in
+*" --enable-fuzzing "*) PACKAGES="$PACKAGES clang libclang-rt-dev" ;;
+esac
 
 missing=
 for p in $PACKAGES; do
