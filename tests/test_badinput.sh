@@ -91,6 +91,9 @@ for f in jpeg420.jpg jpegprog.jpg grey16.png gifalpha.gif bmp24.bmp tgarle.tga p
     expect_error "image cut in half ($f)" "half-$f: .*\(truncated\|corrupt\)" -m "$MODEL" -i "$WORK/half-$f" -p hi
     [ $(($(date +%s) - start)) -le 5 ]; ok $? "image cut in half ($f): refused within seconds"
 done
+# found by the image fuzz target: 103 bytes declaring 3855x3855 pixels
+tga_fuzz="$FIXTURES/../fuzz/image/regress/tga-3855x3855-in-103-bytes.tga"
+expect_error "TGA declaring 15 megapixels in 103 bytes" "tga-3855x3855-in-103-bytes.tga: truncated TGA" -m "$MODEL" -i "$tga_fuzz" -p hi
 mkfifo "$WORK/pipe.png"
 start=$(date +%s)
 "$IMP_CHAT" -m "$MODEL" -i "$WORK/pipe.png" -p hi >"$WORK/out" 2>"$WORK/err" </dev/null &
