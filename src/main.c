@@ -184,6 +184,21 @@ main_session_new(const options *opt, engine *e, int chat, int autosave)
     return session_new(e, &so);
 }
 
+/*
+ * Where replies go: standard output through the sanitizer (a reply is outside data, escaped on its
+ * way out), or standard output itself when --raw asks for the bytes.
+ */
+static FILE *
+main_reply_stream(const options *opt)
+{
+    if (opt->raw)
+        return stdout;
+    FILE *out = safetext_fopen(stdout, SAFETEXT_KEEP_NEWLINE | SAFETEXT_KEEP_TAB);
+    if (out == NULL)
+        fatal("cannot set up the output stream: %s", strerror(errno));
+    return out;
+}
+
 static int
 main_oneshot(const options *opt)
 {
@@ -193,10 +208,7 @@ main_oneshot(const options *opt)
     /* a one-shot question is saved only when it continues a saved conversation */
     session *s = main_session_new(opt, e, 0, opt->resume);
     char *prompt = strcmp(opt->prompt, "-") == 0 ? main_read_stdin() : xstrdup(opt->prompt);
-    /* the reply is outside data: escaped on its way out, unless --raw asks for its bytes */
-    FILE *out = opt->raw ? stdout : safetext_fopen(stdout, SAFETEXT_KEEP_NEWLINE | SAFETEXT_KEEP_TAB);
-    if (out == NULL)
-        fatal("cannot set up the output stream: %s", strerror(errno));
+    FILE *out = main_reply_stream(opt);
     linefront_options lo = {.out = out, .print_ids = opt->print_ids, .stats = opt->stats,
                             .cancel = &main_cancel};
     int rc = opt->resume ? linefront_resume(s, opt->resume_name, &lo) : 0;
@@ -220,12 +232,16 @@ main_lines(const options *opt, FILE *in, const char *name)
     if (e == NULL)
         return 1;
     session *s = main_session_new(opt, e, 0, 1);
-    linefront_options lo = {.out = stdout, .print_ids = opt->print_ids, .stats = opt->stats,
+    /* replies and what commands show are outside data, as with -p */
+    FILE *out = main_reply_stream(opt);
+    linefront_options lo = {.out = out, .print_ids = opt->print_ids, .stats = opt->stats,
                             .cancel = &main_cancel};
     int rc = opt->resume ? linefront_resume(s, opt->resume_name, &lo) : 0;
     if (rc == 0)
         rc = linefront_script(s, in, name, &lo);
     session_free(s);
+    if (out != stdout && fclose(out) != 0 && rc == 0)
+        rc = 1;
     engine_free(e);
     return rc;
 }
