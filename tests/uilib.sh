@@ -1,6 +1,6 @@
 # The chat in a private, detached tmux server of fixed size, for the screen tests (after lib.sh).
 # start ARGS... runs imp-chat on the tiny model in a TEST_COLS x TEST_ROWS window (default 100x30)
-# with TERM=$TEST_TERM (default tmux-256color) and NO_COLOR=$TEST_NO_COLOR; the pane stays after
+# with TERM=$TEST_TERM (default tmux-256color; "unset" unsets it) and NO_COLOR=$TEST_NO_COLOR; the pane stays after
 # the program exits ("EXITED:STATUS" shows), and $WORK/stty.after holds the terminal modes then.
 
 command -v tmux >/dev/null 2>&1 || { echo "tmux is not installed: skipped"; exit 77; }
@@ -20,6 +20,7 @@ start() {
 #!/bin/sh
 # tmux sets TERM from its default-terminal option; the test chooses it here
 TERM=\${TEST_TERM:-tmux-256color}; export TERM
+[ "\$TERM" = unset ] && unset TERM
 [ -n "\$TEST_NO_COLOR" ] && { NO_COLOR=\$TEST_NO_COLOR; export NO_COLOR; }
 "$IMP_CHAT" -m "$MODEL" --backend cpu --threads 1 --image-mode symbols "\$@" 2>"$WORK/stderr"
 echo "EXITED:\$?"
