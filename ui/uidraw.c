@@ -74,8 +74,16 @@ uidraw_status(ui *u, int y)
     }
     int warn = ctx > 0 && used * 10 > ctx * 9;
     role r = warn ? ROLE_STATUS_WARN : ROLE_STATUS;
+    char replying[96] = "replying... (Ctrl-C stops)";
+    if (u->reply_entry >= 0 && u->reply_pieces > 0) {
+        /* the rate from the first token on: the wait for it is the prefill, not the speed */
+        double s = (ui_now_ms() - u->reply_first_ms) / 1e3;
+        double tps = u->reply_pieces > 1 && s > 0 ? (u->reply_pieces - 1) / s : 0;
+        snprintf(replying, sizeof replying, "replying: %d token%s, %.1f tok/s (Ctrl-C stops)",
+                 u->reply_pieces, u->reply_pieces == 1 ? "" : "s", tps);
+    }
     const char *left = u->status != NULL      ? u->status
-                       : u->reply_entry >= 0 ? "replying... (Ctrl-C stops)"
+                       : u->reply_entry >= 0 ? replying
                        : ui_busy(u)          ? "working... (Ctrl-C stops)"
                        : u->editing ? "editing your last message: Enter replaces the exchange, "
                                       "Esc leaves it"
@@ -91,6 +99,12 @@ uidraw_status(ui *u, int y)
         screen_draw_text(y, COLS - rw, right, rw, r, 0);
 }
 
+/* Columns of one tray item: the preview, a gap, the name column and the gap after it. */
+#define UIDRAW_TRAY_NAME_COLS 24
+#define UIDRAW_TRAY_ITEM_COLS (UI_TRAY_PREVIEW_COLS + 1 + UIDRAW_TRAY_NAME_COLS + 2)
+/* Room kept at the right for "+N more" when not every staged image fits. */
+#define UIDRAW_TRAY_MORE_COLS 10
+
 static void
 uidraw_tray(ui *u, int y)
 {
@@ -98,10 +112,24 @@ uidraw_tray(ui *u, int y)
     int x = 0;
     for (int i = 0; i < UI_TRAY_ROWS; i++)
         screen_fill(y + i, 0, COLS, ROLE_TRAY);
-    for (int number = 1; number <= snap->nimages && x < COLS; number++) {
+    int staged = 0;
+    for (int i = 0; i < snap->nimages; i++)
+        staged += snap->images[i].turn < 0;
+    /* as many items as fit whole (at least one); the rest are counted, not cut off */
+    int fit = COLS / UIDRAW_TRAY_ITEM_COLS;
+    int reserve = 0;
+    if (fit < staged) {
+        reserve = UIDRAW_TRAY_MORE_COLS;
+        fit = (COLS - reserve) / UIDRAW_TRAY_ITEM_COLS;
+    }
+    if (fit < 1)
+        fit = 1;
+    int shown = 0;
+    for (int number = 1; number <= snap->nimages && x < COLS && shown < fit; number++) {
         const session_image_view *v = &snap->images[number - 1];
         if (v->turn >= 0)
             continue;
+        shown++;
         int index = uievents_picture(u, number);
         int pw = UI_TRAY_PREVIEW_COLS < COLS - x ? UI_TRAY_PREVIEW_COLS : COLS - x;
         if (index >= 0) {
@@ -118,7 +146,8 @@ uidraw_tray(ui *u, int y)
         char size[64], cost[64];
         snprintf(size, sizeof size, "%dx%d px", v->width, v->height);
         snprintf(cost, sizeof cost, "%d positions", snap->image_positions);
-        int tw = 24 < COLS - x ? 24 : COLS - x;
+        int room = COLS - x - reserve;
+        int tw = UIDRAW_TRAY_NAME_COLS < room ? UIDRAW_TRAY_NAME_COLS : room;
         if (tw > 0) {
             screen_draw_text(y, x, name, tw, ROLE_TRAY, CELL_BOLD);
             screen_draw_text(y + 1, x, size, tw, ROLE_TRAY, 0);
@@ -126,6 +155,12 @@ uidraw_tray(ui *u, int y)
         }
         free(name);
         x += tw + 2;
+    }
+    if (shown < staged) {
+        char more[32];
+        int w = snprintf(more, sizeof more, "+%d more", staged - shown);
+        int mx = COLS - w - 1 > 0 ? COLS - w - 1 : 0;
+        screen_draw_text(y, mx, more, COLS - mx, ROLE_TRAY, CELL_BOLD);
     }
 }
 

@@ -72,6 +72,8 @@ typedef struct {
     int nturns;
 
     int reply_entry;     /* the reply being streamed, -1 */
+    int reply_pieces;    /* pieces (about one a token) of the reply being streamed */
+    double reply_first_ms; /* when its first piece came */
     ui_posted *posted;   /* lines posted and not yet done, oldest first */
     int nposted;
     int editing;         /* /edit: Enter replaces the last exchange with the editor's text */
