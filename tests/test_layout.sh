@@ -1,7 +1,8 @@
 #!/bin/sh
 # Layout at 40x12 and 80x24 in tmux: F1 and /help list each key once, wrap to the width and
 # scroll; the tray says how many staged images do not fit ("+N more"); the status line counts the
-# tokens of a reply and its rate while it streams.
+# tokens of a reply and its rate while it streams; previews in the transcript scale to the
+# terminal's height and width and are drawn again after a resize.
 . "$(dirname "$0")/lib.sh"
 . "$SRCDIR/tests/uilib.sh"
 
@@ -74,7 +75,56 @@ layout() {
     wait_for "EXITED:0"; ok $? "${cols}x$rows: /quit"
 }
 
+# preview_box: "ROWSxCOLS" of the image preview right above the caption "[1] grid384.png" on the
+# last screen (rows of block symbols, the widest of them)
+preview_box() {
+    python3 - "$WORK/screen" <<'PY'
+import sys
+lines = open(sys.argv[1], encoding="utf-8").read().split("\n")
+cap = next((i for i, l in enumerate(lines) if "[1] grid384.png" in l), 0)
+rows = []
+for l in reversed(lines[:cap]):
+    if not l.strip() or sum(ord(c) > 0x2000 for c in l) < len(l.strip()) / 2:
+        break
+    rows.append(l.rstrip())
+print("%dx%d" % (len(rows), max((len(r) for r in rows), default=0)))
+PY
+}
+
 layout 40 12 4
 layout 80 24 3
+
+# --- previews scale to the terminal: about 2/3 of its height, within its width; redrawn on resize
+TEST_COLS=40 TEST_ROWS=12 start -n 1
+wait_for "F1 help"
+type_line "/image $IMAGES/grid384.png"
+wait_for "grid384.png"
+type_line "look"
+wait_status "F1 help.*ctx"
+# the whole preview is in view at one of the scroll positions: the tallest seen is its size
+best=0x0
+for k in 1 2 3 4 5 6 7 8 9 10; do
+    tm send-keys -t 0 S-Up
+    sleep 0.3
+    screen >"$WORK/screen"
+    grep -qF "[1] grid384.png" "$WORK/screen" || continue
+    box=$(preview_box)
+    [ "${box%x*}" -gt "${best%x*}" ] && best=$box
+done
+box=$best
+[ "${box%x*}" -le 6 ] && [ "${box%x*}" -ge 3 ] && [ "${box#*x}" -le 40 ]
+echo "preview at 40x12: $box"
+ok $? "40x12: the preview is $box (3 to 6 rows, within 40 columns)"
+tm resize-window -t 0 -x 100 -y 40
+sleep 1
+tm send-keys -t 0 C-Home
+sleep 1
+screen >"$WORK/screen"
+box=$(preview_box)
+[ "${box%x*}" -ge 20 ] && [ "${box%x*}" -le 26 ] && [ "${box#*x}" -gt 45 ] && [ "${box#*x}" -le 100 ]
+echo "preview at 100x40: $box"
+ok $? "100x40 after a resize: the preview is $box (20 to 26 rows, wider than 45 columns)"
+type_line "/quit"
+wait_for "EXITED:0"
 
 finish

@@ -20,8 +20,15 @@
 static int
 uidraw_image_cols(int width)
 {
-    int cols = width - 2 < UI_IMAGE_MAX_COLS ? width - 2 : UI_IMAGE_MAX_COLS;
-    return cols > 1 ? cols : 1;
+    return width - 2 > 1 ? width - 2 : 1;
+}
+
+/* Its rows: about two thirds of what the transcript has on this terminal (status, input, border). */
+static int
+uidraw_image_rows(void)
+{
+    int rows = (LINES - 3) * 2 / 3;
+    return rows > UI_IMAGE_MIN_ROWS ? rows : UI_IMAGE_MIN_ROWS;
 }
 
 void
@@ -30,7 +37,7 @@ uidraw_image_entry(void *ctx, int number, int width, cell_lines *out)
     ui *u = ctx;
     int index = uievents_picture(u, number);
     if (index >= 0) {
-        gallery_render(u->gal, index, number, uidraw_image_cols(width), UI_IMAGE_MAX_ROWS, out);
+        gallery_render(u->gal, index, number, uidraw_image_cols(width), u->image_rows, out);
         return;
     }
     /* the picture cannot be decoded for display (its file is gone): its caption says so */
@@ -227,6 +234,11 @@ uidraw_frame(ui *u)
     int sep_y = tray_y - 1;
     int height = sep_y;
 
+    /* a new terminal height gives the images a new box: render them again */
+    if (u->image_rows != uidraw_image_rows()) {
+        u->image_rows = uidraw_image_rows();
+        transcript_invalidate_images(u->tr);
+    }
     transcript_layout(u->tr, COLS, height);
     int nimages = gallery_count(u->gal);
     int *tops = xreallocarray(NULL, (size_t)nimages + 1, sizeof *tops);
@@ -270,7 +282,7 @@ uidraw_frame(ui *u)
         clearok(curscr, TRUE);
     refresh();
     if (moved)
-        gallery_overlay(u->gal, tops, nimages, 0, uidraw_image_cols(COLS), UI_IMAGE_MAX_ROWS, height);
+        gallery_overlay(u->gal, tops, nimages, 0, uidraw_image_cols(COLS), u->image_rows, height);
     free(u->image_tops);
     u->image_tops = tops;
     u->nimage_tops = nimages;
