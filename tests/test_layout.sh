@@ -1,7 +1,7 @@
 #!/bin/sh
 # Layout at 40x12 and 80x24 in tmux: F1 and /help list each key once, wrap to the width and
 # scroll; the tray says how many staged images do not fit ("+N more"); the status line counts the
-# tokens of a reply and its rate while it streams; previews in the transcript scale to the
+# tokens of a reply and its rate while it streams; a long status message wraps; previews in the transcript scale to the
 # terminal's height and width and are drawn again after a resize.
 . "$(dirname "$0")/lib.sh"
 . "$SRCDIR/tests/uilib.sh"
@@ -62,6 +62,9 @@ layout() {
     wait_for "+$more more"; ok $? "${cols}x$rows: the tray says +$more more"
     [ "$(LC_ALL=C.UTF-8 wc -L <"$WORK/screen")" -le "$cols" ]; ok $? "${cols}x$rows: the tray fits the width"
     for i in 1 2 3 4 5; do type_line "/drop 1"; done
+    # the tray goes when the last is dropped; the next key then clears the status message
+    i=0
+    while screen | grep -q "729 positions" && [ $i -lt 400 ]; do sleep 0.1; i=$((i + 1)); done
     type_line "go on"
     wait_status "replying: [0-9]+ tokens?, [0-9.]+ tok/s"; ok $? "${cols}x$rows: the status line counts tokens while a reply streams"
     first=$(tail -n 1 "$WORK/screen" | grep -oE "[0-9]+ tokens?" | grep -oE "[0-9]+")
@@ -93,6 +96,16 @@ PY
 
 layout 40 12 4
 layout 80 24 3
+
+# --- a status message longer than the line wraps instead of being cut
+TEST_COLS=40 TEST_ROWS=12 start
+wait_for "F1 help"
+type_line "/image $IMAGES/grid384.png"
+wait_for "your next message"; ok $? "40x12: a long status message wraps to its end"
+[ "$(LC_ALL=C.UTF-8 wc -L <"$WORK/screen")" -le 40 ]; ok $? "40x12: the wrapped status fits the width"
+grep -q "^>" "$WORK/screen"; ok $? "40x12: the input line stays above the wrapped status"
+type_line "/quit"
+wait_for "EXITED:0"
 
 # --- previews scale to the terminal: about 2/3 of its height, within its width; redrawn on resize
 TEST_COLS=40 TEST_ROWS=12 start -n 1

@@ -10,6 +10,7 @@
 #include "help.h"
 #include "sanitize.h"
 #include "screen.h"
+#include "textview.h"
 #include "uidraw.h"
 #include "uistate.h"
 #include "xmalloc.h"
@@ -23,11 +24,18 @@ uidraw_image_cols(int width)
     return width - 2 > 1 ? width - 2 : 1;
 }
 
-/* Its rows: about two thirds of what the transcript has on this terminal (status, input, border). */
+/*
+ * Its rows: about two thirds of what the transcript has on this terminal (status, input, border).
+ * Below 256 colors the terminal has few color pairs (64 on xterm), and a larger symbol preview
+ * would use them up and recolor what is already drawn: there it stays within
+ * UI_IMAGE_FEW_PAIRS_ROWS.
+ */
 static int
 uidraw_image_rows(void)
 {
     int rows = (LINES - 3) * 2 / 3;
+    if (screen_colors() < 256 && rows > UI_IMAGE_FEW_PAIRS_ROWS)
+        rows = UI_IMAGE_FEW_PAIRS_ROWS;
     return rows > UI_IMAGE_MIN_ROWS ? rows : UI_IMAGE_MIN_ROWS;
 }
 
@@ -51,9 +59,46 @@ uidraw_image_entry(void *ctx, int number, int width, cell_lines *out)
 
 /* ------------------------------------------------------------------ drawing */
 
-static void
-uidraw_status(ui *u, int y)
+/* A status message longer than the line wraps onto up to this many rows (the numbers give way). */
+#define UIDRAW_STATUS_MAX_ROWS 3
+
+/* The rows the status line needs: one, or more for a message that does not fit in one. */
+static int
+uidraw_status_rows(const ui *u)
 {
+    if (u->status == NULL || COLS < 4 ||
+        sanitize_width(u->status, strlen(u->status), 0) <= COLS - 2)
+        return 1;
+    textview_style st = {.width = COLS - 2, .role = ROLE_STATUS};
+    int n = textview_count_lines(u->status, strlen(u->status), &st);
+    int most = LINES / 4 < UIDRAW_STATUS_MAX_ROWS ? LINES / 4 : UIDRAW_STATUS_MAX_ROWS;
+    return n < 1 ? 1 : n > most ? (most > 1 ? most : 1) : n;
+}
+
+/* A long status message wrapped over rows lines from y (the numbers are left out). */
+static void
+uidraw_status_wrapped(ui *u, int y, int rows)
+{
+    role r = u->status_error ? ROLE_ERROR : ROLE_STATUS;
+    textview_style st = {.width = COLS - 2, .role = r};
+    cell_lines lines;
+    cell_lines_init(&lines);
+    textview_render(&lines, u->status, strlen(u->status), &st);
+    for (int i = 0; i < rows; i++) {
+        screen_fill(y + i, 0, COLS, ROLE_STATUS);
+        if (i < lines.n)
+            screen_draw_line(y + i, 1, &lines.lines[i], COLS - 2, ROLE_STATUS);
+    }
+    cell_lines_free(&lines);
+}
+
+static void
+uidraw_status(ui *u, int y, int rows)
+{
+    if (rows > 1) {
+        uidraw_status_wrapped(u, y, rows);
+        return;
+    }
     const session_snapshot *snap = u->snap;
     int used = snap->used, ctx = snap->ctx;
     int images = 0;
@@ -221,7 +266,8 @@ uidraw_frame(ui *u)
         return;
     }
     /* bottom up: status, input, tray, separator; the transcript takes what is left */
-    int status_y = LINES - 1;
+    int status_rows = uidraw_status_rows(u);
+    int status_y = LINES - status_rows;
     cell_lines in_lines;
     cell_lines_init(&in_lines);
     int crow = 0, ccol = 0;
@@ -272,7 +318,7 @@ uidraw_frame(ui *u)
                          ROLE_INPUT);
     }
     cell_lines_free(&in_lines);
-    uidraw_status(u, status_y);
+    uidraw_status(u, status_y, status_rows);
     move(input_y + crow, 2 + ccol);
     curs_set(1);
     /* sixel pixels are erased only by repainting: repaint all when the images moved */

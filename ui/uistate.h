@@ -23,6 +23,7 @@
 /* An image in the transcript is drawn in the transcript's width and about two thirds of the
  * terminal's height, never fewer rows than this. */
 #define UI_IMAGE_MIN_ROWS 3
+#define UI_IMAGE_FEW_PAIRS_ROWS 16
 /* A rebuild of the cache shows its progress once it has taken this long, or at once when it is
  * this many positions or more (a chunk of the real model takes seconds on a CPU). */
 #define UI_PROGRESS_MS 300
