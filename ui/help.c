@@ -11,8 +11,8 @@
 
 /*
  * Keys and commands are listed in a column this wide with their help after it, wrapped under the
- * help; on a screen narrower than HELP_TWO_COLUMNS each key or command has a line of its own and its
- * help follows, wrapped and indented.
+ * help; on a screen narrower than HELP_TWO_COLUMNS each key or command has a line of its own and
+ * its help follows, wrapped and indented.
  */
 #define HELP_KEY_COLUMN 26
 #define HELP_TWO_COLUMNS 64
@@ -33,7 +33,8 @@ help_row(cell_lines *out, const char *lhs, const char *rhs, int width)
         textview_render(out, rhs, strlen(rhs), &st);
         return;
     }
-    textview_style key = {.width = width, .role = ROLE_HELP_KEY, .first_prefix = "", .prefix = "    "};
+    textview_style key = {
+        .width = width, .role = ROLE_HELP_KEY, .first_prefix = "", .prefix = "    "};
     textview_render(out, lhs, strlen(lhs), &key);
     st.prefix = "      ";
     textview_render(out, rhs, strlen(rhs), &st);

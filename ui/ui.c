@@ -429,7 +429,7 @@ ui_run(const options *opt, session *s, const char *note)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
-    /* SIGCONT comes at any moment (a stop from outside): no call in any thread should fail for it */
+    /* SIGCONT comes at any moment (a stop from outside): no call should fail for it */
     sa.sa_flags = SA_RESTART;
     sigaction(SIGCONT, &sa, NULL);
 
