@@ -55,9 +55,12 @@ layout() {
     ok $? "${cols}x$rows: a command's help is wrapped, not cut"
     help_pages type_line "/help"; ok $? "${cols}x$rows: /help opens the same help"
 
+    n=0
     for f in camera.png chelsea.png grid384.png logo.png rocket.jpg; do
+        n=$((n + 1))
         type_line "/image $IMAGES/$f"
-        wait_for "$f" || break
+        # staged (the status says so), not only typed: the next line waits for it
+        wait_for "staged [$n] $f" || break
     done
     wait_for "+$more more"; ok $? "${cols}x$rows: the tray says +$more more"
     [ "$(LC_ALL=C.UTF-8 wc -L <"$WORK/screen")" -le "$cols" ]; ok $? "${cols}x$rows: the tray fits the width"
