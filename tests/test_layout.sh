@@ -64,10 +64,11 @@ layout() {
     done
     wait_for "+$more more"; ok $? "${cols}x$rows: the tray says +$more more"
     [ "$(LC_ALL=C.UTF-8 wc -L <"$WORK/screen")" -le "$cols" ]; ok $? "${cols}x$rows: the tray fits the width"
-    for i in 1 2 3 4 5; do type_line "/drop 1"; done
-    # the tray goes when the last is dropped; the next key then clears the status message
-    i=0
-    while screen | grep -q "729 positions" && [ $i -lt 400 ]; do sleep 0.1; i=$((i + 1)); done
+    # each drop done before the next is typed; the next key then clears the status message
+    for i in 5 4 3 2 1; do
+        type_line "/drop $i"
+        wait_for "unstaged image $i" || break
+    done
     type_line "go on"
     wait_status "replying: [0-9]+ tokens?, [0-9.]+ tok/s"; ok $? "${cols}x$rows: the status line counts tokens while a reply streams"
     first=$(tail -n 1 "$WORK/screen" | grep -oE "[0-9]+ tokens?" | grep -oE "[0-9]+")
