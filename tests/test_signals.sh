@@ -89,7 +89,7 @@ tm resize-window -t 0 -x 100 -y 30
 type_line "/image $IMAGES/grid384.png"
 sleep 0.3
 tm resize-window -t 0 -x 60 -y 20
-wait_for "grid384.png"; ok $? "the image is staged during a resize"
+wait_for "staged [1] grid384.png"; ok $? "the image is staged during a resize"
 sleep 1
 screen >"$WORK/screen"
 [ "$(LC_ALL=C.UTF-8 wc -L <"$WORK/screen")" -le 60 ]; ok $? "after a resize while an image is drawn no line is wider than 60"
