@@ -103,6 +103,8 @@ extern "C" void
 gpu_attention_full(gpu_ctx *g, float *out, const float *q, const float *k, const float *v, int n,
                    int heads, int head_dim, float scale)
 {
+    if (!gpu_begin(g, "attention over %d positions, %d heads of %d", n, heads, head_dim))
+        return;
     size_t blocks = (size_t)n * heads;
     att_check_shape(heads, head_dim, blocks);
     if (blocks == 0)
@@ -116,6 +118,9 @@ extern "C" void
 gpu_attention_cached(gpu_ctx *g, float *out, const float *q, int rows, int pos0,
                      const uint16_t *kc, const uint16_t *vc, int heads, int head_dim, float scale)
 {
+    if (!gpu_begin(g, "cached attention of %d rows from position %d, %d heads of %d", rows, pos0,
+                   heads, head_dim))
+        return;
     size_t blocks = (size_t)rows * heads;
     att_check_shape(heads, head_dim, blocks);
     if (blocks == 0)
@@ -129,6 +134,8 @@ gpu_attention_cached(gpu_ctx *g, float *out, const float *q, int rows, int pos0,
 extern "C" void
 gpu_kv_write(gpu_ctx *g, uint16_t *kc, uint16_t *vc, const float *k, const float *v, size_t n)
 {
+    if (!gpu_begin(g, "KV cache write of %zu values", n))
+        return;
     if (n == 0)
         return;
     att_kv_write_kernel<<<gpu_blocks(n, 256), 256, 0, g->stream>>>((__half *)kc, (__half *)vc, k,

@@ -56,10 +56,21 @@ cuda_weight_new(backend *be, const weights_tensor *t)
         if (t->dtype == WEIGHTS_F16) {
             gpu_upload(g, w->data, t->data, n * 2, what);
         } else {
+            /* a value fp16 cannot hold would become inf: refuse the model, never compute with it */
             uint16_t *h = xreallocarray(NULL, n ? n : 1, sizeof *h);
-            for (size_t i = 0; i < n; i++)
-                h[i] = f32_to_f16(weights_tensor_value(t, (int64_t)i));
-            gpu_upload(g, w->data, h, n * 2, what);
+            weights_f16_loss loss;
+            char *cause = NULL;
+            weights_tensor_to_f16(t, h, &loss);
+            if (weights_f16_loss_check(t, &loss, &cause) != 0) {
+                char *msg = xasprintf("%s; the CUDA backend keeps matrices in fp16: run this model "
+                                      "with --backend cpu, which keeps them in fp32",
+                                      cause);
+                gpu_refuse(g, msg);
+                free(msg);
+                free(cause);
+            } else {
+                gpu_upload(g, w->data, h, n * 2, what);
+            }
             free(h);
         }
     } else {
@@ -268,12 +279,26 @@ cuda_free(backend *be)
     free(be);
 }
 
+static void
+cuda_load_begin(backend *be)
+{
+    gpu_load_begin(cuda_ctx(be));
+}
+
+static int
+cuda_load_end(backend *be, char **cause)
+{
+    return gpu_load_end(cuda_ctx(be), cause);
+}
+
 static const backend_ops cuda_ops = {
     .name = "cuda",
     /* q8 and q4 need their own kernels (quant.h gives the layout): fp16 only for now */
     .weight_modes = QUANT_MODE_BIT(QUANT_F16),
     .default_weights = QUANT_F16,
     .free = cuda_free,
+    .load_begin = cuda_load_begin,
+    .load_end = cuda_load_end,
     .weight_new = cuda_weight_new,
     .weight_free = cuda_weight_free,
     .buf_new = cuda_buf_new,

@@ -13,6 +13,7 @@
 #include "gpu.h"
 
 extern "C" {
+#include "gpumsg.h"
 #include "log.h"
 }
 
@@ -22,6 +23,12 @@ struct gpu_ctx {
     cudaStream_t stream;
     cublasHandle_t blas;
     int sync_each; // IMP_CUDA_SYNC set: wait after every launch, so a fault names its kernel
+    gpumsg_fail inject; // IMP_CHAT_CUDA_FAIL: the failure to report instead of calling the device
+    char sizes[160];    // the sizes of the op running, for the failure message
+    // between gpu_load_begin and gpu_load_end, a failure is kept here (the first one) instead of
+    // ending the program, so that --backend auto can go on with the CPU
+    int loading;
+    char *failure;
 
     // scratch, grown on demand; contents are not kept between ops
     __half *act16; // fp16 copy of a matrix product's input
@@ -44,8 +51,14 @@ struct gpu_ctx {
     size_t s_out_bytes;
 };
 
-// Fatal error naming the operation, with the runtime's error name and text.
+// Report a failure of the operation what (with the op's sizes and the card): fatal, or kept
+// while loading. error says what went wrong, hint (or NULL) what to do.
+void gpu_report(gpu_ctx *g, const char *what, const char *error, const char *hint);
+// Report a CUDA error in the operation what, with the runtime's error name and text.
 void gpu_fail(gpu_ctx *g, cudaError_t err, const char *what);
+// Record the sizes of the op that starts, for its failure message; 0 when the device already
+// failed while loading (the op is then skipped).
+int gpu_begin(gpu_ctx *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 // Check a CUDA call's result.
 static inline void
 gpu_check(gpu_ctx *g, cudaError_t err, const char *what)
@@ -54,7 +67,7 @@ gpu_check(gpu_ctx *g, cudaError_t err, const char *what)
         gpu_fail(g, err, what);
 }
 // Check a cuBLAS call's result.
-void gpu_check_blas(cublasStatus_t st, const char *what);
+void gpu_check_blas(gpu_ctx *g, cublasStatus_t st, const char *what);
 // Check a kernel launch (and wait for it under IMP_CUDA_SYNC).
 void gpu_check_launch(gpu_ctx *g, const char *kernel);
 // Make *buf hold at least bytes (old contents dropped).

@@ -1,5 +1,8 @@
 // The device: opening it with the checks that decide whether --backend auto may use it, memory,
 // copies, and the error reports every other file uses.
+#include "config.h" // the architectures built in
+
+#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -16,24 +19,67 @@ gpu_gib(size_t bytes)
     return (double)bytes / (double)(1ull << 30);
 }
 
+// gpu_report with the sizes given (allocations and copies, which run inside other ops).
+static void
+gpu_report_sized(gpu_ctx *g, const char *what, const char *sizes, const char *error,
+                 const char *hint)
+{
+    char *msg = gpumsg_failure(what, sizes, g != NULL ? g->name : "the GPU", error, hint);
+    if (g == NULL || !g->loading)
+        fatal("%s", msg); // restores the terminal first
+    if (g->failure == NULL)
+        g->failure = msg; // the first failure is the cause; later ones follow from it
+    else
+        free(msg);
+}
+
 void
-gpu_fail(gpu_ctx *g, cudaError_t err, const char *what)
+gpu_report(gpu_ctx *g, const char *what, const char *error, const char *hint)
+{
+    gpu_report_sized(g, what, g != NULL ? g->sizes : NULL, error, hint);
+}
+
+// gpu_fail with the sizes given.
+static void
+gpu_fail_sized(gpu_ctx *g, cudaError_t err, const char *what, const char *sizes)
 {
     // kernels run asynchronously: a fault shows at the next call that waits for the device
     int hint = g != NULL && !g->sync_each &&
                (err == cudaErrorIllegalAddress || err == cudaErrorLaunchFailure ||
                 err == cudaErrorMisalignedAddress || err == cudaErrorIllegalInstruction ||
                 err == cudaErrorHardwareStackError || err == cudaErrorAssert);
-    fatal("CUDA error in %s: %s (%s)%s", what, cudaGetErrorString(err), cudaGetErrorName(err),
-          hint ? "; it may come from an earlier kernel, IMP_CUDA_SYNC=1 names the one that failed"
-               : "");
+    char error[256];
+    snprintf(error, sizeof error, "%s (%s)", cudaGetErrorString(err), cudaGetErrorName(err));
+    gpu_report_sized(g, what, sizes, error,
+                     hint ? "it may come from an earlier kernel, IMP_CUDA_SYNC=1 names the one "
+                            "that failed"
+                          : NULL);
 }
 
 void
-gpu_check_blas(cublasStatus_t st, const char *what)
+gpu_fail(gpu_ctx *g, cudaError_t err, const char *what)
 {
-    if (st != CUBLAS_STATUS_SUCCESS)
-        fatal("cuBLAS error in %s: %s (status %d)", what, cublasGetStatusString(st), (int)st);
+    gpu_fail_sized(g, err, what, g != NULL ? g->sizes : NULL);
+}
+
+int
+gpu_begin(gpu_ctx *g, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(g->sizes, sizeof g->sizes, fmt, ap);
+    va_end(ap);
+    return g->failure == NULL;
+}
+
+void
+gpu_check_blas(gpu_ctx *g, cublasStatus_t st, const char *what)
+{
+    if (st != CUBLAS_STATUS_SUCCESS) {
+        char error[160];
+        snprintf(error, sizeof error, "%s (cuBLAS status %d)", cublasGetStatusString(st), (int)st);
+        gpu_report(g, what, error, NULL);
+    }
 }
 
 void
@@ -41,6 +87,8 @@ gpu_check_launch(gpu_ctx *g, const char *kernel)
 {
     char what[160];
     cudaError_t err = cudaGetLastError();
+    if (err == cudaSuccess && g->inject == GPUMSG_FAIL_KERNEL)
+        err = cudaErrorLaunchFailure;
     if (err != cudaSuccess) {
         snprintf(what, sizeof what, "launching the %s kernel", kernel);
         gpu_fail(g, err, what);
@@ -130,16 +178,19 @@ gpu_ctx_new(size_t need, char **why)
         log_cause(why, "opening CUDA device 0: %s", cudaGetErrorString(err));
         return NULL;
     }
+    // decided from the list built in, then confirmed by the driver (which also sees "native")
     cudaFuncAttributes attr;
-    err = cudaFuncGetAttributes(&attr, gpu_probe_kernel);
-    if (err != cudaSuccess) {
-        log_cause(why,
-                  "this build has no kernels for %s (compute capability %d.%d): %s; configure "
-                  "--with-cuda-arch=%d%d",
-                  prop.name, prop.major, prop.minor, cudaGetErrorString(err), prop.major,
-                  prop.minor);
+    if (!gpumsg_covers(IMP_CUDA_SASS, IMP_CUDA_PTX, prop.major, prop.minor) ||
+        cudaFuncGetAttributes(&attr, gpu_probe_kernel) != cudaSuccess) {
+        cudaGetLastError();
+        char *msg = gpumsg_uncovered(prop.name, prop.major, prop.minor, IMP_CUDA_SASS, IMP_CUDA_PTX);
+        log_cause(why, "%s", msg);
+        free(msg);
         return NULL;
     }
+    gpumsg_fail inject = GPUMSG_FAIL_NONE;
+    if (gpumsg_parse_fail(getenv("IMP_CHAT_CUDA_FAIL"), &inject, why) != 0)
+        return NULL;
     size_t free_b = 0, total_b = 0;
     if ((err = cudaMemGetInfo(&free_b, &total_b)) != cudaSuccess) {
         log_cause(why, "cudaMemGetInfo on %s: %s", prop.name, cudaGetErrorString(err));
@@ -153,6 +204,7 @@ gpu_ctx_new(size_t need, char **why)
 
     gpu_ctx *g = (gpu_ctx *)xcalloc(1, sizeof *g);
     g->device = 0;
+    g->inject = inject;
     snprintf(g->name, sizeof g->name, "%s", prop.name);
     const char *sync = getenv("IMP_CUDA_SYNC");
     g->sync_each = sync != NULL && *sync != '\0' && strcmp(sync, "0") != 0;
@@ -180,12 +232,25 @@ gpu_ctx_free(gpu_ctx *g)
 {
     if (g == NULL)
         return;
-    gpu_sync(g, "finishing the queued work");
     void *bufs[] = {g->act16,  g->ids,      g->s_work,     g->s_marks, g->s_keys,
                     g->s_sorted, g->s_cum, g->s_sort_tmp, g->s_out};
+    if (g->failure != NULL) {
+        // after a failure while loading: release what can be released, report nothing more
+        cudaStreamSynchronize(g->stream);
+        for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+            if (bufs[i] != NULL)
+                cudaFree(bufs[i]);
+        cublasDestroy(g->blas);
+        cudaStreamDestroy(g->stream);
+        cudaGetLastError();
+        free(g->failure);
+        free(g);
+        return;
+    }
+    gpu_sync(g, "finishing the queued work");
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         gpu_free(g, bufs[i]);
-    gpu_check_blas(cublasDestroy(g->blas), "cublasDestroy");
+    gpu_check_blas(g, cublasDestroy(g->blas), "cublasDestroy");
     gpu_check(g, cudaStreamDestroy(g->stream), "cudaStreamDestroy");
     free(g);
 }
@@ -194,16 +259,23 @@ extern "C" void *
 gpu_alloc(gpu_ctx *g, size_t bytes, const char *what)
 {
     void *p = NULL;
+    if (g->failure != NULL)
+        return NULL;
     // a zero-sized request still gets a distinct buffer, as on the CPU
-    cudaError_t err = cudaMalloc(&p, bytes > 0 ? bytes : 4);
+    cudaError_t err = g->inject == GPUMSG_FAIL_ALLOC ? cudaErrorMemoryAllocation
+                                                     : cudaMalloc(&p, bytes > 0 ? bytes : 4);
     if (err != cudaSuccess) {
         size_t free_b = 0, total_b = 0;
         cudaGetLastError(); // clear the allocation error before asking for the sizes
         cudaMemGetInfo(&free_b, &total_b);
-        fatal("CUDA error allocating %.1f MiB for %s on %s: %s (%s); %.2f GiB of %.2f GiB are "
-              "free",
-              (double)bytes / (1 << 20), what, g->name, cudaGetErrorString(err),
-              cudaGetErrorName(err), gpu_gib(free_b), gpu_gib(total_b));
+        char op[300], error[200], sizes[32];
+        snprintf(op, sizeof op, "allocating %s", what);
+        snprintf(sizes, sizeof sizes, "%.1f MiB", (double)bytes / (1 << 20));
+        snprintf(error, sizeof error, "%s (%s); %.2f GiB of %.2f GiB are free",
+                 cudaGetErrorString(err), cudaGetErrorName(err), gpu_gib(free_b),
+                 gpu_gib(total_b));
+        gpu_report_sized(g, op, sizes, error, NULL);
+        return NULL;
     }
     return p;
 }
@@ -213,9 +285,39 @@ gpu_free(gpu_ctx *g, void *dev)
 {
     if (dev == NULL)
         return;
+    if (g->failure != NULL) {
+        cudaFree(dev); // best effort: the device may be unusable
+        cudaGetLastError();
+        return;
+    }
     // kernels queued before may still read the buffer
     gpu_check(g, cudaStreamSynchronize(g->stream), "waiting for the device before cudaFree");
     gpu_check(g, cudaFree(dev), "cudaFree");
+}
+
+extern "C" void
+gpu_load_begin(gpu_ctx *g)
+{
+    g->loading = 1;
+}
+
+extern "C" void
+gpu_refuse(gpu_ctx *g, const char *msg)
+{
+    if (!g->loading)
+        fatal("%s", msg);
+    if (g->failure == NULL)
+        g->failure = xstrdup(msg);
+}
+
+extern "C" int
+gpu_load_end(gpu_ctx *g, char **why)
+{
+    g->loading = 0;
+    if (g->failure == NULL)
+        return 0;
+    log_cause(why, "%s", g->failure);
+    return -1;
 }
 
 // One asynchronous copy on the stream, named "copying WHAT DIRECTION" in errors; wait: finish it.
@@ -223,11 +325,15 @@ static void
 gpu_memcpy(gpu_ctx *g, void *dst, const void *src, size_t bytes, cudaMemcpyKind kind,
            const char *what, const char *direction, int wait)
 {
-    char op[200];
+    char op[200], sizes[32];
+    cudaError_t err;
+    if (g->failure != NULL)
+        return;
     snprintf(op, sizeof op, "copying %s %s", what, direction);
-    gpu_check(g, cudaMemcpyAsync(dst, src, bytes, kind, g->stream), op);
-    if (wait)
-        gpu_check(g, cudaStreamSynchronize(g->stream), op);
+    snprintf(sizes, sizeof sizes, "%zu bytes", bytes);
+    if ((err = cudaMemcpyAsync(dst, src, bytes, kind, g->stream)) != cudaSuccess ||
+        (wait && (err = cudaStreamSynchronize(g->stream)) != cudaSuccess))
+        gpu_fail_sized(g, err, op, sizes);
 }
 
 extern "C" void
@@ -252,5 +358,7 @@ gpu_copy(gpu_ctx *g, void *dst, const void *src, size_t bytes, const char *what)
 extern "C" void
 gpu_sync(gpu_ctx *g, const char *what)
 {
+    if (g->failure != NULL)
+        return;
     gpu_check(g, cudaStreamSynchronize(g->stream), what);
 }

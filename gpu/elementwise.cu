@@ -35,6 +35,8 @@ ew_add_kernel(float *y, const float *a, size_t n)
 extern "C" void
 gpu_gelu_tanh(gpu_ctx *g, float *x, size_t n)
 {
+    if (!gpu_begin(g, "gelu_tanh of %zu values", n))
+        return;
     ew_gelu_tanh_kernel<<<gpu_blocks(n, EW_THREADS), EW_THREADS, 0, g->stream>>>(x, n);
     gpu_check_launch(g, "gelu (tanh)");
 }
@@ -42,6 +44,8 @@ gpu_gelu_tanh(gpu_ctx *g, float *x, size_t n)
 extern "C" void
 gpu_gelu_erf(gpu_ctx *g, float *x, size_t n)
 {
+    if (!gpu_begin(g, "gelu_erf of %zu values", n))
+        return;
     ew_gelu_erf_kernel<<<gpu_blocks(n, EW_THREADS), EW_THREADS, 0, g->stream>>>(x, n);
     gpu_check_launch(g, "gelu (erf)");
 }
@@ -49,6 +53,8 @@ gpu_gelu_erf(gpu_ctx *g, float *x, size_t n)
 extern "C" void
 gpu_add(gpu_ctx *g, float *y, const float *a, size_t n)
 {
+    if (!gpu_begin(g, "add of %zu values", n))
+        return;
     ew_add_kernel<<<gpu_blocks(n, EW_THREADS), EW_THREADS, 0, g->stream>>>(y, a, n);
     gpu_check_launch(g, "add");
 }

@@ -44,6 +44,8 @@ embed_bias_pos_kernel(float *y, const float *b, const __half *pos, size_t n, int
 extern "C" void
 gpu_embed(gpu_ctx *g, float *y, const int32_t *ids, int n, const uint16_t *table, int dim)
 {
+    if (!gpu_begin(g, "embedding of %d ids, dim %d", n, dim))
+        return;
     if (n <= 0)
         return;
     gpu_grow(g, (void **)&g->ids, &g->ids_bytes, (size_t)n * sizeof(int32_t), "token ids");
@@ -58,6 +60,9 @@ extern "C" void
 gpu_patch_embed(gpu_ctx *g, float *y, const float *pixels, int image, int patch, int dim,
                 const uint16_t *w, const float *b, const uint16_t *pos)
 {
+    if (!gpu_begin(g, "patch embedding of a %dx%d image, patch %d, dim %d", image, image, patch,
+                   dim))
+        return;
     int grid = image / patch;
     int npatch = grid * grid, plen = 3 * patch * patch;
     size_t n = (size_t)npatch * plen;

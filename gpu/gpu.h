@@ -2,8 +2,9 @@
  * The CUDA side: C entry points into the device code (extern "C" in the .cu files), so that
  * backend_cuda.c fills the op table in plain C. Pointers named for the device point to device
  * memory; fp16 data is passed as uint16_t bit patterns. Work is queued in order on one stream;
- * gpu_download and gpu_sample wait for it. Every CUDA or cuBLAS failure is fatal() with the
- * operation named.
+ * gpu_download and gpu_sample wait for it. A CUDA or cuBLAS failure gives one message naming the
+ * operation, its sizes and the card (gpumsg_failure): fatal(), except while loading (below).
+ * IMP_CHAT_CUDA_FAIL=alloc|cublas|kernel makes every such call fail, to test these paths.
  */
 #ifndef IMP_GPU_H
 #define IMP_GPU_H
@@ -31,6 +32,16 @@ unsigned backend_cuda_weight_modes(void);
 gpu_ctx *gpu_ctx_new(size_t need, char **why);
 /* Release the stream, the cuBLAS handle and the scratch buffers. */
 void gpu_ctx_free(gpu_ctx *g);
+
+/*
+ * Loading begins: until gpu_load_end, a failure (the first one) is kept instead of ending the
+ * program, and every later call does nothing.
+ */
+void gpu_load_begin(gpu_ctx *g);
+/* Loading is over: -1 with *why when a failure was kept (g is then only good to free). */
+int gpu_load_end(gpu_ctx *g, char **why);
+/* A failure that is not the device's (a weight fp16 cannot hold): kept while loading, else fatal. */
+void gpu_refuse(gpu_ctx *g, const char *msg);
 
 /* Device memory of bytes bytes; what names it in the out-of-memory message. */
 void *gpu_alloc(gpu_ctx *g, size_t bytes, const char *what);

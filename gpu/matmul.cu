@@ -72,10 +72,12 @@ gpu_gemm_f16(gpu_ctx *g, float *y, const __half *x16, int rows, int in, int out,
     const float alpha = 1.0f, beta = 0.0f;
     char what[96];
     snprintf(what, sizeof what, "the matrix product %d x %d -> %d (cublasGemmEx)", rows, in, out);
-    gpu_check_blas(cublasGemmEx(g->blas, CUBLAS_OP_T, CUBLAS_OP_N, out, rows, in, &alpha, w,
-                                CUDA_R_16F, in, x16, CUDA_R_16F, in, &beta, y, CUDA_R_32F, out,
-                                CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
-                   what);
+    cublasStatus_t st = g->inject == GPUMSG_FAIL_CUBLAS
+                            ? CUBLAS_STATUS_EXECUTION_FAILED
+                            : cublasGemmEx(g->blas, CUBLAS_OP_T, CUBLAS_OP_N, out, rows, in, &alpha,
+                                           w, CUDA_R_16F, in, x16, CUDA_R_16F, in, &beta, y,
+                                           CUDA_R_32F, out, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    gpu_check_blas(g, st, what);
     if (g->sync_each)
         gpu_check(g, cudaStreamSynchronize(g->stream), what);
 }
@@ -85,7 +87,8 @@ gpu_linear(gpu_ctx *g, float *y, const float *x, int rows, int in, int out, cons
            const float *b)
 {
     const __half *wh = (const __half *)w;
-    if (rows <= 0 || out <= 0)
+    if (rows <= 0 || out <= 0 ||
+        !gpu_begin(g, "rows %d, in %d, out %d%s", rows, in, out, b != NULL ? ", bias" : ""))
         return;
     if (rows == 1) {
         unsigned int blocks = (unsigned int)(((size_t)out * 32 + GEMV_THREADS - 1) / GEMV_THREADS);

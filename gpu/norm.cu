@@ -31,6 +31,8 @@ extern "C" void
 gpu_layernorm(gpu_ctx *g, float *y, const float *x, int rows, int dim, const float *gain,
               const float *bias, float eps)
 {
+    if (!gpu_begin(g, "layernorm of %d rows of %d", rows, dim))
+        return;
     if (rows <= 0)
         return;
     norm_layernorm_kernel<<<(unsigned int)rows, NORM_THREADS, 0, g->stream>>>(y, x, dim, gain, bias,

@@ -30,6 +30,9 @@ extern "C" void
 gpu_rope(gpu_ctx *g, float *x, int rows, int heads, int head_dim, int rot_dim, int pos0,
          float theta)
 {
+    if (!gpu_begin(g, "rope on %d rows, %d heads of %d, %d rotated, from position %d", rows, heads,
+                   head_dim, rot_dim, pos0))
+        return;
     size_t total = (size_t)rows * heads * (rot_dim / 2);
     if (total == 0)
         return;

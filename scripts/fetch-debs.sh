@@ -13,6 +13,8 @@ cd "$(dirname "$0")/.."
 PACKAGES="libjansson-dev libjansson4
 libpcre2-dev libpcre2-8-0 libpcre2-16-0 libpcre2-32-0 libpcre2-posix3
 libstb-dev libstb0
+libjpeg-dev libjpeg62-turbo-dev libjpeg62-turbo
+libwebp-dev libwebp7 libwebpmux3 libwebpdemux2
 libncurses-dev libncursesw6 libtinfo6
 libchafa-dev libchafa0
 libglib2.0-dev libglib2.0-0 libglib2.0-dev-bin
@@ -20,7 +22,7 @@ libffi-dev libffi8 libmount-dev libmount1 libblkid-dev libblkid1
 libselinux1-dev libselinux1 libsepol-dev libsepol2 zlib1g-dev zlib1g
 pkgconf pkgconf-bin libpkgconf3 make"
 # what configure asks pkg-config for, and what those modules require
-MODULES="jansson libpcre2-8 stb ncursesw chafa glib-2.0 gio-2.0 gobject-2.0"
+MODULES="jansson libpcre2-8 stb libjpeg libwebp libwebpdemux ncursesw chafa glib-2.0 gio-2.0 gobject-2.0"
 
 rm -rf .deps/debs .deps/gen
 mkdir -p .deps/debs .deps/gen

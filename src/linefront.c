@@ -206,7 +206,18 @@ linefront_script(session *s, FILE *in, const char *name, const linefront_options
     ssize_t len;
     long lineno = 0;
     int failed = 0;
-    while (!f.quit && (len = getline(&line, &cap, in)) >= 0) {
+    for (;;) {
+        if (f.quit)
+            break;
+        if (o->prompt != NULL) {
+            fputs(o->prompt, o->out);
+            fflush(o->out);
+        }
+        if ((len = getline(&line, &cap, in)) < 0) {
+            if (o->prompt != NULL)
+                fputc('\n', o->out); /* Ctrl-D leaves the prompt's line */
+            break;
+        }
         lineno++;
         while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
             line[--len] = '\0';

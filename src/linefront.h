@@ -15,6 +15,7 @@ typedef struct {
     int print_ids;   /* each reply's ids instead of its text */
     int stats;       /* each turn's numbers on stderr */
     volatile int *cancel; /* Ctrl-C's flag: stops a reply or a rebuild; cleared for each line */
+    const char *prompt;   /* written before each line is read (line mode on a terminal); or NULL */
 } linefront_options;
 
 /*

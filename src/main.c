@@ -11,6 +11,7 @@
 
 #include "demo.h"
 #include "engine.h"
+#include "gpumsg.h"
 #include "image.h"
 #include "linefront.h"
 #include "log.h"
@@ -19,6 +20,7 @@
 #include "regfile.h"
 #include "safetext.h"
 #include "session.h"
+#include "termdetect.h"
 #include "tokenizer.h"
 #include "ui.h"
 #include "xmalloc.h"
@@ -184,6 +186,21 @@ main_session_new(const options *opt, engine *e, int chat, int autosave)
     return session_new(e, &so);
 }
 
+/*
+ * Where replies go: standard output through the sanitizer (a reply is outside data, escaped on its
+ * way out), or standard output itself when --raw asks for the bytes.
+ */
+static FILE *
+main_reply_stream(const options *opt)
+{
+    if (opt->raw)
+        return stdout;
+    FILE *out = safetext_fopen(stdout, SAFETEXT_KEEP_NEWLINE | SAFETEXT_KEEP_TAB);
+    if (out == NULL)
+        fatal("cannot set up the output stream: %s", strerror(errno));
+    return out;
+}
+
 static int
 main_oneshot(const options *opt)
 {
@@ -193,10 +210,7 @@ main_oneshot(const options *opt)
     /* a one-shot question is saved only when it continues a saved conversation */
     session *s = main_session_new(opt, e, 0, opt->resume);
     char *prompt = strcmp(opt->prompt, "-") == 0 ? main_read_stdin() : xstrdup(opt->prompt);
-    /* the reply is outside data: escaped on its way out, unless --raw asks for its bytes */
-    FILE *out = opt->raw ? stdout : safetext_fopen(stdout, SAFETEXT_KEEP_NEWLINE | SAFETEXT_KEEP_TAB);
-    if (out == NULL)
-        fatal("cannot set up the output stream: %s", strerror(errno));
+    FILE *out = main_reply_stream(opt);
     linefront_options lo = {.out = out, .print_ids = opt->print_ids, .stats = opt->stats,
                             .cancel = &main_cancel};
     int rc = opt->resume ? linefront_resume(s, opt->resume_name, &lo) : 0;
@@ -214,18 +228,22 @@ main_oneshot(const options *opt)
 
 /* Run lines from in as typed in a chat; errors are reported and the session goes on. */
 static int
-main_lines(const options *opt, FILE *in, const char *name)
+main_lines(const options *opt, FILE *in, const char *name, const char *prompt)
 {
     engine *e = main_engine_new(opt, NULL);
     if (e == NULL)
         return 1;
     session *s = main_session_new(opt, e, 0, 1);
-    linefront_options lo = {.out = stdout, .print_ids = opt->print_ids, .stats = opt->stats,
-                            .cancel = &main_cancel};
+    /* replies and what commands show are outside data, as with -p */
+    FILE *out = main_reply_stream(opt);
+    linefront_options lo = {.out = out, .print_ids = opt->print_ids, .stats = opt->stats,
+                            .cancel = &main_cancel, .prompt = prompt};
     int rc = opt->resume ? linefront_resume(s, opt->resume_name, &lo) : 0;
     if (rc == 0)
         rc = linefront_script(s, in, name, &lo);
     session_free(s);
+    if (out != stdout && fclose(out) != 0 && rc == 0)
+        rc = 1;
     engine_free(e);
     return rc;
 }
@@ -317,6 +335,20 @@ main_chat(const options *opt)
     return rc;
 }
 
+/* The version, and the CUDA architectures compiled in (a card outside them runs on the CPU). */
+static void
+main_print_version(void)
+{
+    printf("imp-chat %s\n", PACKAGE_VERSION);
+#ifdef HAVE_CUDA
+    char *archs = gpumsg_archs_text(IMP_CUDA_SASS, IMP_CUDA_PTX);
+    printf("CUDA: %s\n", archs);
+    free(archs);
+#else
+    printf("CUDA: not built\n");
+#endif
+}
+
 int
 main(int argc, char **argv)
 {
@@ -334,6 +366,14 @@ main(int argc, char **argv)
     int chat = opt.prompt == NULL && opt.script == NULL && opt.tokenize == NULL &&
                opt.preprocess == NULL && !opt.download && !opt.list_models && !opt.help &&
                !opt.version && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+    /* TERM=dumb, unset or unknown here: the chat in lines, with a word on how to get the screen */
+    char *term_hint = NULL;
+    int line_mode = chat && !termdetect_screen_usable(getenv("TERM"), &term_hint);
+    if (line_mode) {
+        chat = 0;
+        log_error("%s", term_hint);
+        free(term_hint);
+    }
     if (!chat)
         for (int i = 0; i < opt.nnotices; i++)
             log_error("%s", opt.notices[i]);
@@ -343,7 +383,7 @@ main(int argc, char **argv)
         options_usage(stdout);
         rc = 0;
     } else if (opt.version) {
-        printf("imp-chat %s\n", PACKAGE_VERSION);
+        main_print_version();
         rc = 0;
     } else if (opt.preprocess != NULL) {
         rc = main_preprocess(&opt);
@@ -366,15 +406,19 @@ main(int argc, char **argv)
             log_error("%s: %s (--script)", opt.script, strerror(errno));
             rc = 1;
         } else {
-            rc = main_lines(&opt, in, opt.script);
+            rc = main_lines(&opt, in, opt.script, NULL);
             if (in != stdin)
                 fclose(in);
         }
     } else if (chat) {
         rc = main_chat(&opt);
+    } else if (line_mode) {
+        /* a terminal the chat cannot draw on: a prompt, the terminal's own echo, streamed replies */
+        log_error("line mode: type a message, /help for the commands, /quit or Ctrl-D to leave");
+        rc = main_lines(&opt, stdin, "stdin", "> ");
     } else {
         /* no terminal to draw on: lines in, replies out, as in --script */
-        rc = main_lines(&opt, stdin, "stdin");
+        rc = main_lines(&opt, stdin, "stdin", NULL);
     }
     free(model_dir);
     options_free(&opt);

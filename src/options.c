@@ -81,7 +81,7 @@ static const options_entry options_table[] = {
     {"ctx", required_argument, OPT_CONTEXT, "N", "the same as --context", 0},
     {"script", required_argument, OPT_SCRIPT, "FILE", "run the lines of FILE as typed in the chat ('-': stdin)", 0},
     {"print-ids", no_argument, OPT_PRINT_IDS, NULL, "print each reply's token ids instead of its text", 0},
-    {"raw", no_argument, OPT_RAW, NULL, "with -p: write the reply's bytes as generated (no escaping of controls)", 0},
+    {"raw", no_argument, OPT_RAW, NULL, "with -p or --script: write replies' bytes as generated (no escaping of controls)", 0},
     {"stats", no_argument, OPT_STATS, NULL, "print each turn's positions and timings on stderr", 0},
     {"tokenize", required_argument, OPT_TOKENIZE, "TEXT", "print the token ids of TEXT and exit", 0},
     {"dump-logits", required_argument, OPT_DUMP_LOGITS, "FILE", "with -p: write the last prompt position's logits", 0},

@@ -383,9 +383,14 @@ modelfile_put(unsigned char *p, weights_dtype dt, size_t i, float f)
     memcpy(p + 4 * i, &f, 4);
 }
 
-/* Rewrite every weight file of dir with all tensors in dtype to (through float). */
+/*
+ * Rewrite every weight file of dir with all tensors in dtype to (through float); the first value
+ * of the tensor named big (NULL: none) becomes MODELFILE_BIG, beyond fp16's range.
+ */
+#define MODELFILE_BIG 100000.0f
+#define MODELFILE_BIG_TENSOR "model.layers.0.mlp.fc2.weight"
 static int
-modelfile_convert(const char *dir, weights_dtype to, char **cause)
+modelfile_convert(const char *dir, weights_dtype to, const char *big, char **cause)
 {
     json_t *index;
     const char **files = modelfile_weight_files(dir, &index, cause);
@@ -416,6 +421,8 @@ modelfile_convert(const char *dir, weights_dtype to, char **cause)
                 unsigned char *dst = xmalloc(n * weights_dtype_size(to) + 1);
                 for (size_t i = 0; i < n; i++)
                     modelfile_put(dst, to, i, modelfile_get(src, from, i));
+                if (big != NULL && strcmp(key, big) == 0 && n > 0)
+                    modelfile_put(dst, to, 0, MODELFILE_BIG);
                 modelfile_st_add(&out, key, weights_dtype_name(to), json_object_get(e, "shape"), dst,
                                  n * weights_dtype_size(to));
                 free(dst);
@@ -743,7 +750,7 @@ const char *const modelfile_kinds[] = {
     "missing-shard", "truncated-shard", "absurd-header", "bad-json-header", "offset-out-of-range",
     "offset-mismatch", "overlap", "unknown-dtype", "wrong-shape", "missing-tensor", "no-config",
     "config-missing-key", "bad-config-json", "no-vocab", "bad-vocab", "no-merges", "bad-merges",
-    "single-file", "bf16", "f32", NULL,
+    "single-file", "bf16", "f32", "f32-overflow", NULL,
 };
 
 int
@@ -789,9 +796,13 @@ modelfile_corrupt(const char *kind, const char *src, const char *dst, char **wha
     if (strcmp(kind, "single-file") == 0)
         return modelfile_single_file(dst, what, cause);
     weights_dtype to = strcmp(kind, "bf16") == 0 ? WEIGHTS_BF16 : WEIGHTS_F32;
-    if (modelfile_convert(dst, to, cause) != 0)
+    int big = strcmp(kind, "f32-overflow") == 0;
+    if (modelfile_convert(dst, to, big ? MODELFILE_BIG_TENSOR : NULL, cause) != 0)
         return -1;
-    *what = xasprintf("%s: every tensor converted to %s", dst, weights_dtype_name(to));
+    *what = xasprintf("%s: every tensor converted to %s%s", dst, weights_dtype_name(to),
+                      big ? ", the first value of " MODELFILE_BIG_TENSOR " set to 100000 (beyond "
+                            "fp16's range)"
+                          : "");
     return 0;
 }
 

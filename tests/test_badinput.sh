@@ -82,6 +82,41 @@ else
     echo "image unreadable: skipped (root reads every file)"
 fi
 
+# hostile image files: each refused quickly with one line naming the file
+PIL="$IMAGES/pil"
+for f in jpeg420.jpg jpegprog.jpg grey16.png gifalpha.gif bmp24.bmp tgarle.tga ppm8.ppm webplossy.webp webpanim.webp; do
+    size=$(wc -c <"$PIL/$f")
+    head -c $((size / 2)) "$PIL/$f" >"$WORK/half-$f"
+    start=$(date +%s)
+    expect_error "image cut in half ($f)" "half-$f: .*\(truncated\|corrupt\)" -m "$MODEL" -i "$WORK/half-$f" -p hi
+    [ $(($(date +%s) - start)) -le 5 ]; ok $? "image cut in half ($f): refused within seconds"
+done
+# found by the image fuzz target: 103 bytes declaring 3855x3855 pixels
+tga_fuzz="$FIXTURES/../fuzz/image/regress/tga-3855x3855-in-103-bytes.tga"
+expect_error "TGA declaring 15 megapixels in 103 bytes" "tga-3855x3855-in-103-bytes.tga: truncated TGA" -m "$MODEL" -i "$tga_fuzz" -p hi
+mkfifo "$WORK/pipe.png"
+start=$(date +%s)
+"$IMP_CHAT" -m "$MODEL" -i "$WORK/pipe.png" -p hi >"$WORK/out" 2>"$WORK/err" </dev/null &
+pid=$!
+( sleep 20; kill $pid 2>/dev/null ) &
+watchdog=$!
+wait $pid; rc=$?
+kill $watchdog 2>/dev/null
+[ "$rc" -eq 1 ] && [ $(($(date +%s) - start)) -le 10 ] && errors_only | grep -q "pipe.png: a named pipe (FIFO), not a regular file"
+ok $? "image is a FIFO: refused without blocking"
+LC_ALL=C awk 'BEGIN { srand(7); printf "U"; for (i = 1; i < 4096; i++) printf "%c", 1 + int(rand() * 255) }' >"$WORK/noise.png"
+expect_error "image of random bytes" "noise.png: not an image in a supported format" -m "$MODEL" -i "$WORK/noise.png" -p hi
+printf '#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 2 +X 2\n\002\002' >"$WORK/sky.hdr"
+expect_error "Radiance HDR image" "sky.hdr: unsupported image format (Radiance HDR); supported formats: PNG, JPEG, WebP" -m "$MODEL" -i "$WORK/sky.hdr" -p hi
+printf 'P6\n99999999999999999999 3\n255\n\001\002\003' >"$WORK/overflow.ppm"
+expect_error "PNM header with an overflowing number" "overflow.ppm: PNM header with an absurd number" -m "$MODEL" -i "$WORK/overflow.ppm" -p hi
+printf 'P6\n20000 20000\n255\n\001\002\003' >"$WORK/huge.ppm"
+expect_error "PNM declaring 20000x20000" "huge.ppm: 20000x20000 is too large: at most 16384 a side and 64 megapixels" -m "$MODEL" -i "$WORK/huge.ppm" -p hi
+hostile="$WORK/$(printf 'bad\033[2Jname\007.png')"
+cp "$PIL/gifalpha.gif" "$hostile" && head -c 100 "$PIL/gifalpha.gif" >"$hostile"
+expect_error "image with control bytes in its name" "bad^\[\[2Jname^G.png: truncated GIF" -m "$MODEL" -i "$hostile" -p hi
+! grep -q "$(printf '\033')" "$WORK/err"; ok $? "image with control bytes in its name: no raw escape on stderr"
+
 # a prompt longer than the context
 yes "hello" | head -n 3200 | tr '\n' ' ' >"$WORK/long.txt"
 "$IMP_CHAT" -m "$MODEL" -p - -n 1 <"$WORK/long.txt" >"$WORK/out" 2>"$WORK/err"; rc=$?
@@ -94,11 +129,13 @@ run -m "$MODEL" --context 700 -i "$IMAGES/chelsea.png" -p "What is this?"
 cat >"$WORK/s.txt" <<EOS
 /image $WORK/missing.png
 /image $IMAGES/truncated.jpg
+/image $WORK/half-gifalpha.gif
 What is the capital of France?
 EOS
 run -m "$MODEL" --script "$WORK/s.txt" -n 12 --print-ids
 grep -q "s.txt:1: $WORK/missing.png" "$WORK/err"; ok $? "script: missing image reported with its line"
 grep -q "s.txt:2: .*truncated.jpg" "$WORK/err"; ok $? "script: truncated image reported with its line"
+grep -q "s.txt:3: .*half-gifalpha.gif: truncated GIF" "$WORK/err"; ok $? "script: truncated GIF reported with its line"
 [ "$(cat "$WORK/out")" = "$(expected_ids text 0)" ]; ok $? "script: the session went on without the bad images"
 no_crash; ok $? "script: no crash"
 

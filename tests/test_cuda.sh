@@ -84,4 +84,47 @@ sample
 [ "$rc" -eq 0 ] && [ -s "$WORK/out" ] && cmp -s "$WORK/out" "$WORK/sample1"
 ok $? "cuda: same seed, same ids"
 
+# a weight beyond fp16's range: --backend cuda refuses naming the tensor, auto runs on the CPU
+"$TOOLDIR/tool_badmodel" f32-overflow "$MODEL" "$WORK/overflow" >/dev/null
+run -m "$WORK/overflow" --backend cuda -p "Hi" -n 1
+[ "$rc" -eq 1 ] && [ "$(wc -l <"$WORK/err")" -eq 1 ] &&
+    grep -q "model.layers.0.mlp.fc2.weight (F32, .*1 value beyond fp16's range.*--backend cpu" "$WORK/err"
+ok $? "cuda: a weight beyond fp16's range is refused in one line naming it"
+run -m "$WORK/overflow" -p "Hi" -n 1
+[ "$rc" -eq 0 ] && [ "$(wc -l <"$WORK/err")" -eq 1 ] &&
+    grep -q "^imp-chat: using the CPU backend: tensor model.layers.0.mlp.fc2.weight" "$WORK/err"
+ok $? "auto: a weight beyond fp16's range runs on the CPU, saying why"
+
+# injected device failures (IMP_CHAT_CUDA_FAIL): one line naming the operation, sizes and card;
+# while loading, auto goes on with the CPU
+export IMP_CHAT_CUDA_FAIL=alloc
+run -m "$MODEL" --backend cuda -p "Hi" -n 1
+unset IMP_CHAT_CUDA_FAIL
+[ "$rc" -eq 1 ] && [ "$(wc -l <"$WORK/err")" -eq 1 ] &&
+    grep -q "CUDA error in allocating .* (.* MiB) on .*: .*cudaErrorMemoryAllocation" "$WORK/err"
+ok $? "cuda: an allocation failure is one line with the size and the card"
+export IMP_CHAT_CUDA_FAIL=alloc
+run -m "$MODEL" -p "What is the capital of France?" -n 12 --print-ids
+unset IMP_CHAT_CUDA_FAIL
+[ "$rc" -eq 0 ] && [ "$(cat "$WORK/out")" = "$(expected_ids text 0)" ] &&
+    grep -q "^imp-chat: using the CPU backend: CUDA error in allocating" "$WORK/err"
+ok $? "auto: an allocation failure while loading falls back to the CPU"
+export IMP_CHAT_CUDA_FAIL=kernel
+run -m "$MODEL" -p "Hi" -n 1
+unset IMP_CHAT_CUDA_FAIL
+[ "$rc" -eq 1 ] && [ "$(wc -l <"$WORK/err")" -eq 1 ] &&
+    grep -q "CUDA error in launching the .* kernel (.*) on " "$WORK/err"
+ok $? "a kernel failure after loading is one line naming the kernel and its sizes"
+export IMP_CHAT_CUDA_FAIL=cublas
+run -m "$MODEL" --backend cuda -p "What is the capital of France?" -n 1
+unset IMP_CHAT_CUDA_FAIL
+[ "$rc" -eq 1 ] && [ "$(wc -l <"$WORK/err")" -eq 1 ] &&
+    grep -q "CUDA error in the matrix product .* (rows .*) on .*cuBLAS status" "$WORK/err"
+ok $? "a cuBLAS failure is one line naming the product and its sizes"
+export IMP_CHAT_CUDA_FAIL=bogus
+run -m "$MODEL" --backend cuda -p "Hi" -n 1
+unset IMP_CHAT_CUDA_FAIL
+[ "$rc" -eq 1 ] && grep -q "IMP_CHAT_CUDA_FAIL=bogus: expected alloc, cublas or kernel" "$WORK/err"
+ok $? "an unknown IMP_CHAT_CUDA_FAIL is named"
+
 finish

@@ -218,6 +218,22 @@ test_errors(void)
     free(cause);
 }
 
+/* The preview shows the picture upright: EXIF orientation 6 turns a 40x24 JPEG into 24x40. */
+static void
+test_exif_orientation(void)
+{
+    char *cause = NULL;
+    imageview *iv = imageview_new_path(testutil_fixture_path("images/pil/exif6.jpg"), &cause);
+    if (!CHECK(iv != NULL, "exif6.jpg: %s", cause != NULL ? cause : "(null)")) {
+        free(cause);
+        return;
+    }
+    int w, h;
+    imageview_pixel_size(iv, &w, &h);
+    CHECK(w == 24 && h == 40, "exif6.jpg previews as %dx%d, want 24x40 (turned upright)", w, h);
+    imageview_free(iv);
+}
+
 /* One kitty graphics command parsed out of an escape string. */
 typedef struct {
     char keys[128];
@@ -478,6 +494,7 @@ main(void)
     test_symbols();
     test_cache();
     test_errors();
+    test_exif_orientation();
     test_kitty();
     test_large();
     test_sixel();

@@ -528,6 +528,35 @@ test_terminfo(void)
     free(cause);
 }
 
+/* Which TERM values the full-screen chat runs on, and the hint for the others. */
+static void
+test_screen_usable(void)
+{
+    char *hint = NULL;
+    if (!termdetect_screen_usable("xterm-256color", &hint)) {
+        fprintf(stderr, "no terminfo entry for xterm-256color: screen checks skipped\n");
+        free(hint);
+        return;
+    }
+    CHECK(hint == NULL, "xterm-256color: a hint %s", hint);
+    static const struct {
+        const char *term, *hint;
+    } cases[] = {
+        {"dumb", "TERM=dumb cannot move the cursor"},
+        {"", "TERM is not set"},
+        {NULL, "TERM is not set"},
+        {"xterm-kitty-imp", "TERM=xterm-kitty-imp has no terminfo entry"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int usable = termdetect_screen_usable(cases[i].term, &hint);
+        CHECK(!usable && hint != NULL && strstr(hint, cases[i].hint) != NULL &&
+                  strstr(hint, "line mode") != NULL && strchr(hint, '\n') == NULL,
+              "TERM=%s: usable %d hint %s", cases[i].term ? cases[i].term : "(unset)", usable,
+              hint != NULL ? hint : "(null)");
+        free(hint);
+    }
+}
+
 int
 main(void)
 {
@@ -542,5 +571,6 @@ main(void)
     test_environment();
     test_parse();
     test_terminfo();
+    test_screen_usable();
     return testutil_finish("test_termdetect");
 }

@@ -43,6 +43,26 @@ grep -a 'pwned' "$WORK/pty" | tr -d '\r' >"$WORK/pty.reply"
 [ "$rc" -eq 0 ] && [ "$(cat "$WORK/pty.reply")" = "^[]0;pwned^G" ] && no_controls "$WORK/pty.reply"
 ok $? "-p on a terminal: the reply reaches it escaped"
 
+# --script and piped lines: the same sanitizer for each reply, --raw keeps the bytes
+printf 'hi\n' >"$WORK/hi.txt"
+run -m "$WORK/osc" --script "$WORK/hi.txt" -n 10 --repeat-penalty 2
+[ "$rc" -eq 0 ] && [ "$(cat "$WORK/out")" = "^[]0;pwned^G" ] && no_controls "$WORK/out"
+ok $? "--script: an escape sequence in the reply is shown as ^[]0;pwned^G"
+run -m "$WORK/osc" --script "$WORK/hi.txt" -n 10 --repeat-penalty 2 --raw
+[ "$rc" -eq 0 ] && [ "$(cat "$WORK/out")" = "${ESC}]0;pwned${BEL}" ]
+ok $? "--script --raw: the reply's bytes as generated"
+HOME="$WORK" XDG_DATA_HOME="$WORK" "$IMP_CHAT" -m "$WORK/c1" -n 4 --repeat-penalty 2 --backend cpu \
+    <"$WORK/hi.txt" >"$WORK/out" 2>"$WORK/err"
+rc=$?
+[ "$rc" -eq 0 ] && [ "$(cat "$WORK/out")" = "<U+202E><U+009B>" ] && no_controls "$WORK/out"
+ok $? "piped lines: bidi override and C1 CSI in the reply are shown as <U+XXXX>"
+python3 "$SRCDIR/tests/ptyrun.py" --out "$WORK/pty" -- "$IMP_CHAT" -m "$WORK/osc" \
+    --script "$WORK/hi.txt" -n 10 --repeat-penalty 2 --backend cpu
+rc=$?
+grep -a 'pwned' "$WORK/pty" | tr -d '\r' >"$WORK/pty.reply"
+[ "$rc" -eq 0 ] && [ "$(cat "$WORK/pty.reply")" = "^[]0;pwned^G" ] && no_controls "$WORK/pty.reply"
+ok $? "--script on a terminal: the reply reaches it escaped"
+
 # --- messages that quote outside data
 mkdir -p "$WORK/dir${ESC}]0;x${BEL}"
 run -m "$WORK/dir${ESC}]0;x${BEL}" -p hi

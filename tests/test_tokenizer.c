@@ -243,6 +243,46 @@ test_decode_bytes(const tokenizer *t)
     }
 }
 
+/*
+ * U+180E is not white space for the reference's pre-tokenizer (ids computed with the reference
+ * regex and GPT-2 BPE); a NUL byte inside decoded text keeps what follows it.
+ */
+static void
+test_mongolian_and_nul(const tokenizer *t)
+{
+    static const struct {
+        const char *text;
+        int32_t want[8];
+        size_t n;
+    } cases[] = {
+        /* pieces "a", " \u180E!" (PCRE2's \s would give "a", " ", "\u180E", "!") */
+        {"a \xE1\xA0\x8E!", {64, 28053, 254, 236, 0}, 5},
+        /* pieces "x", "\u180E\u180E", " y" */
+        {"x\xE1\xA0\x8E\xE1\xA0\x8E y", {87, 157, 254, 236, 157, 254, 236, 331}, 8},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        int32_t *ids = NULL;
+        size_t n = 0;
+        tokenizer_encode(t, cases[k].text, strlen(cases[k].text), &ids, &n);
+        int same = n == cases[k].n;
+        for (size_t i = 0; same && i < n; i++)
+            same = ids[i] == cases[k].want[i];
+        CHECK(same, "U+180E case %zu: %zu ids, first %d (want %zu ids, first %d)", k, n,
+              n > 0 ? ids[0] : -1, cases[k].n, cases[k].want[0]);
+        free(ids);
+    }
+
+    static const char with_nul[] = "a\0b c";
+    int32_t *ids = NULL;
+    size_t n = 0, len = 0;
+    tokenizer_encode(t, with_nul, sizeof with_nul - 1, &ids, &n);
+    char *back = tokenizer_decode_len_new(t, ids, n, &len);
+    CHECK(len == sizeof with_nul - 1 && memcmp(back, with_nul, len) == 0,
+          "text with a NUL byte decodes to %zu bytes, want %zu", len, sizeof with_nul - 1);
+    free(back);
+    free(ids);
+}
+
 static void
 test_hostile(const tokenizer *t)
 {
@@ -537,6 +577,7 @@ main(void)
     test_expected_cases(t);
     test_stream(t);
     test_decode_bytes(t);
+    test_mongolian_and_nul(t);
     test_hostile(t);
     test_round_trip(t);
     test_speed(t);

@@ -186,12 +186,7 @@ sleep 0.3
 grep -q " icanon " "$WORK/stty.after" && grep -q " echo " "$WORK/stty.after"
 ok $? "after SIGSEGV the terminal modes are restored"
 
-# --- a TERM without a terminfo entry falls back with a notice
-TEST_TERM=xterm-no-such-terminal start
-wait_for "has no terminfo entry"; ok $? "an unknown TERM falls back with a notice"
-grep -q "F1 help" "$WORK/screen"; ok $? "the chat runs on the fallback"
-type_line "/quit"
-wait_for "EXITED:0"
+# (a TERM without a terminfo entry gets the line mode: tests/test_linemode.sh)
 
 # --- a bidi override in a file name is shown as text, never applied by the terminal (escape
 # sequences cannot be typed: the editor drops control characters; test_transcript covers replies)

@@ -847,6 +847,108 @@ test_tools(void)
     free(old);
 }
 
+/* A one-row F32 tensor over vals, named name. */
+static weights_tensor
+f32_tensor(const char *name, const float *vals, int n)
+{
+    weights_tensor t = {.name = name, .file = "test", .dtype = WEIGHTS_F32, .ndim = 2,
+                        .shape = {1, n}, .nelem = n, .data = vals};
+    return t;
+}
+
+/* Values fp16 cannot hold are counted at conversion, and the check names the tensor. */
+static void
+test_f16_range(void)
+{
+    /* 65504 is fp16's largest; 65519 rounds down to it; 65520 is the halfway point and rounds to inf */
+    float ok_vals[] = {0.0f, -1.5f, 65504.0f, -65504.0f, 65519.0f, 1e-8f};
+    uint16_t h[8];
+    weights_f16_loss loss;
+    weights_tensor t = f32_tensor("ok.weight", ok_vals, 6);
+    weights_tensor_to_f16(&t, h, &loss);
+    char *cause = NULL;
+    CHECK(loss.overflow == 0 && loss.nonfinite == 0 && loss.largest == 0.0f,
+          "in-range values counted as loss: %lld overflow, %lld non-finite", (long long)loss.overflow,
+          (long long)loss.nonfinite);
+    CHECK(weights_f16_loss_check(&t, &loss, &cause) == 0 && cause == NULL, "in range refused");
+    CHECK(h[2] == 0x7bff && h[3] == 0xfbff && h[4] == 0x7bff, "65504 converted to %04x %04x %04x",
+          h[2], h[3], h[4]);
+
+    float big[] = {1.0f, 65520.0f, -70000.0f, 3e38f, 2.0f};
+    t = f32_tensor("model.layers.3.mlp.fc2.weight", big, 5);
+    weights_tensor_to_f16(&t, h, &loss);
+    CHECK(loss.overflow == 3 && loss.nonfinite == 0, "overflow counted %lld, want 3",
+          (long long)loss.overflow);
+    CHECK(loss.largest == 3e38f, "largest %g, want 3e38", (double)loss.largest);
+    CHECK(h[1] == 0x7c00 && h[2] == 0xfc00, "65520 -> %04x, -70000 -> %04x (want inf)", h[1], h[2]);
+    CHECK(weights_f16_loss_check(&t, &loss, &cause) == -1 && cause != NULL, "overflow accepted");
+    if (cause != NULL) {
+        CHECK(strstr(cause, "model.layers.3.mlp.fc2.weight") != NULL && strstr(cause, "F32") &&
+                  strstr(cause, "3 values beyond fp16's range") && strstr(cause, "3e+38") &&
+                  strstr(cause, "65504"),
+              "overflow message: %s", cause);
+        free(cause);
+        cause = NULL;
+    }
+
+    /* inf and NaN already in the file are reported apart, in a BF16 tensor with a hostile name */
+    uint16_t bf[] = {0x3f80 /* 1 */, 0x7f80 /* inf */, 0x7fc0 /* NaN */, 0x4780 /* 65536 */};
+    weights_tensor b = {.name = "evil\033[2J.weight", .file = "test", .dtype = WEIGHTS_BF16,
+                        .ndim = 2, .shape = {2, 2}, .nelem = 4, .data = bf};
+    weights_tensor_to_f16(&b, NULL, &loss);
+    CHECK(loss.overflow == 1 && loss.nonfinite == 2 && loss.largest == 65536.0f,
+          "bf16: %lld overflow, %lld non-finite, largest %g", (long long)loss.overflow,
+          (long long)loss.nonfinite, (double)loss.largest);
+    CHECK(weights_f16_loss_check(&b, &loss, &cause) == -1 && cause != NULL, "bf16 inf accepted");
+    if (cause != NULL) {
+        CHECK(strstr(cause, "BF16") && strstr(cause, "1 value beyond") &&
+                  strstr(cause, "2 inf or NaN values already in the file") &&
+                  strchr(cause, '\033') == NULL,
+              "bf16 message: %s", cause);
+        free(cause);
+    }
+}
+
+/*
+ * The f32-overflow fixture: the model loads (the CPU keeps F32 as is), and the fp16 check finds
+ * exactly the one value tool_badmodel put beyond fp16's range, in the tensor it names.
+ */
+static void
+test_f16_overflow_variant(void)
+{
+    char *dir = make_variant("f32-overflow");
+    char *cause = NULL;
+    weights *w = weights_open(dir, &cause);
+    if (!CHECK(w != NULL, "f32-overflow: %s", msg_or_none(cause))) {
+        free(cause);
+        free(dir);
+        return;
+    }
+    char *msg = load_model(dir);
+    CHECK(msg == NULL, "f32-overflow does not load: %s", msg_or_none(msg));
+    free(msg);
+    int refused = 0;
+    for (size_t i = 0; i < weights_count(w); i++) {
+        const weights_tensor *t = weights_at(w, i);
+        weights_f16_loss loss;
+        weights_tensor_to_f16(t, NULL, &loss);
+        if (weights_f16_loss_check(t, &loss, &cause) == 0)
+            continue;
+        refused++;
+        CHECK(strcmp(t->name, "model.layers.0.mlp.fc2.weight") == 0 && loss.overflow == 1 &&
+                  loss.nonfinite == 0 && loss.largest == 100000.0f,
+              "f32-overflow: %s refused: %s", t->name, cause);
+        CHECK(strstr(cause, "model.layers.0.mlp.fc2.weight (F32,") != NULL &&
+                  strstr(cause, "1 value beyond fp16's range (largest magnitude 100000)") != NULL,
+              "f32-overflow message: %s", cause);
+        free(cause);
+        cause = NULL;
+    }
+    CHECK(refused == 1, "f32-overflow: %d tensors refused, want 1", refused);
+    weights_free(w);
+    free(dir);
+}
+
 int
 main(void)
 {
@@ -856,6 +958,7 @@ main(void)
         return TEST_SKIP;
     }
     scratch = testutil_tmpdir("test_weights");
+    test_f16_range();
     test_default_config();
     test_tiny();
     test_bad_models();
@@ -865,6 +968,7 @@ main(void)
     test_old_layout();
     test_dtype_variant("bf16", WEIGHTS_BF16);
     test_dtype_variant("f32", WEIGHTS_F32);
+    test_f16_overflow_variant();
     test_single_file();
     test_tools();
     int rc = testutil_finish("test_weights");

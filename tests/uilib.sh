@@ -1,7 +1,8 @@
 # The chat in a private, detached tmux server of fixed size, for the screen tests (after lib.sh).
 # start ARGS... runs imp-chat on the tiny model in a TEST_COLS x TEST_ROWS window (default 100x30)
-# with TERM=$TEST_TERM (default tmux-256color) and NO_COLOR=$TEST_NO_COLOR; the pane stays after
-# the program exits ("EXITED:STATUS" shows), and $WORK/stty.after holds the terminal modes then.
+# with TERM=$TEST_TERM (default tmux-256color; "unset" unsets it) and NO_COLOR=$TEST_NO_COLOR; the pane stays after
+# the program exits ("EXITED:STATUS" shows), and $WORK/stty.after holds the terminal modes then
+# ($WORK/stty.g.before and stty.g.after: `stty -g` before the program starts and after it ends).
 
 command -v tmux >/dev/null 2>&1 || { echo "tmux is not installed: skipped"; exit 77; }
 
@@ -14,15 +15,18 @@ start() {
     # a server of its own each time: a new session must not reach the one still shutting down
     starts=$((${starts:-0} + 1))
     SOCK="$WORK/tmux$starts.sock"
-    rm -f "$WORK/stty.after"
+    rm -f "$WORK/stty.after" "$WORK/stty.g.before" "$WORK/stty.g.after"
     sleep 0.2
     cat >"$WORK/run.sh" <<EOS
 #!/bin/sh
 # tmux sets TERM from its default-terminal option; the test chooses it here
 TERM=\${TEST_TERM:-tmux-256color}; export TERM
+[ "\$TERM" = unset ] && unset TERM
 [ -n "\$TEST_NO_COLOR" ] && { NO_COLOR=\$TEST_NO_COLOR; export NO_COLOR; }
+stty -g >"$WORK/stty.g.before" 2>&1
 "$IMP_CHAT" -m "$MODEL" --backend cpu --threads 1 --image-mode symbols "\$@" 2>"$WORK/stderr"
 echo "EXITED:\$?"
+stty -g >"$WORK/stty.g.after" 2>&1
 stty -a >"$WORK/stty.after" 2>&1
 sleep 60
 EOS

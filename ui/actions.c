@@ -109,6 +109,23 @@ actions_help(action a)
     return actions_table[a].help;
 }
 
+/* Whether name is already an item of the ", "-separated list. */
+static int
+actions_keys_listed(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; *p != '\0';) {
+        const char *end = strstr(p, ", ");
+        size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+        if (len == n && strncmp(p, name, n) == 0)
+            return 1;
+        if (end == NULL)
+            break;
+        p = end + 2;
+    }
+    return 0;
+}
+
 char *
 actions_keys(action a, char *buf, size_t size)
 {
@@ -119,6 +136,9 @@ actions_keys(action a, char *buf, size_t size)
             continue;
         char name[64];
         keys_name(actions_bindings[i].key, name, sizeof name);
+        /* two codes can share a name (KEY_BACKSPACE and DEL are both Backspace): list it once */
+        if (actions_keys_listed(buf, name))
+            continue;
         int n = snprintf(buf + len, size - len, "%s%s", len ? ", " : "", name);
         if (n < 0 || (size_t)n >= size - len)
             break;

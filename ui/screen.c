@@ -151,6 +151,18 @@ screen_suspend(void)
 }
 
 void
+screen_resume(void)
+{
+    if (!screen_active)
+        return;
+    reset_prog_mode();
+    static const char paste_on[] = "\033[?2004h";
+    screen_write_raw(paste_on, sizeof paste_on - 1);
+    clearok(curscr, TRUE);
+    refresh();
+}
+
+void
 screen_begin_frame(void)
 {
     /* ncurses reuses the oldest pair when full and recolors old cells: reset before that */

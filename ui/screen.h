@@ -32,5 +32,10 @@ void screen_begin_frame(void);
 void screen_write_raw(const char *bytes, size_t len);
 /* Suspend to the shell (Ctrl-Z) and come back. */
 void screen_suspend(void);
+/*
+ * After a SIGCONT: put back the terminal modes, bracketed paste and the whole screen, which a stop
+ * from outside (SIGSTOP, a shell's fg) may have left in the shell's cooked mode.
+ */
+void screen_resume(void);
 
 #endif

@@ -478,3 +478,34 @@ termdetect_terminfo_check(const char *term, const char *const *fallbacks, const 
                      term != NULL ? term : "", fallbacks[0] != NULL ? fallbacks[0] : "any fallback",
                      fallbacks[0] != NULL && fallbacks[1] != NULL ? " or the other fallbacks" : "");
 }
+
+int
+termdetect_screen_usable(const char *term, char **hint)
+{
+    *hint = NULL;
+    if (term == NULL || *term == '\0') {
+        *hint = xstrdup("TERM is not set, so imp-chat runs in line mode; for the full-screen chat "
+                        "set it to your terminal's type (for example TERM=xterm-256color)");
+        return 0;
+    }
+    TERMINAL *before = cur_term;
+    int err = 0;
+    if (setupterm(term, STDOUT_FILENO, &err) != OK) {
+        *hint = xasprintf("TERM=%s has no terminfo entry on this machine, so imp-chat runs in line "
+                          "mode; for the full-screen chat install the entry (ncurses-term, or "
+                          "infocmp -x on your machine and tic -x here) or run with "
+                          "TERM=xterm-256color",
+                          term);
+        return 0;
+    }
+    /* the chat draws by moving the cursor: a terminal that cannot (dumb) gets lines */
+    const char *cup = tigetstr("cup");
+    int usable = cup != NULL && cup != (const char *)-1;
+    del_curterm(set_curterm(before));
+    if (!usable)
+        *hint = xasprintf("TERM=%s cannot move the cursor, so imp-chat runs in line mode; for the "
+                          "full-screen chat set TERM to your terminal's type (for example "
+                          "TERM=xterm-256color)",
+                          term);
+    return usable;
+}

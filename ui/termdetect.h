@@ -75,4 +75,10 @@ void termdetect_run(termdetect_result *result, termdetect_mode want, int in_fd, 
 int termdetect_terminfo_check(const char *term, const char *const *fallbacks, const char **fallback,
                               char **notice, char **cause);
 
+/*
+ * Whether the full-screen chat can run on term: it is set, has a terminfo entry, and that entry
+ * can move the cursor. Returns 1, or 0 with *hint a new one-line text saying how to fix TERM.
+ */
+int termdetect_screen_usable(const char *term, char **hint);
+
 #endif

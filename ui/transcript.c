@@ -57,6 +57,14 @@ transcript_free(transcript *t)
 }
 
 void
+transcript_invalidate_images(transcript *t)
+{
+    for (int i = 0; i < t->n; i++)
+        if (t->entries[i].kind == TRANSCRIPT_IMAGE)
+            t->entries[i].width = 0;
+}
+
+void
 transcript_clear(transcript *t)
 {
     for (int i = 0; i < t->n; i++)

@@ -45,6 +45,8 @@ int transcript_count(const transcript *t);
 /* Forget every entry. */
 void transcript_clear(transcript *t);
 
+/* Render the image entries again at the next layout (the box images are drawn in changed). */
+void transcript_invalidate_images(transcript *t);
 /* Lay out for width and height; keeps the view anchored at the same content when the width changes. */
 void transcript_layout(transcript *t, int width, int height);
 /* Borrow display line `row` (0 = top) of the view, or NULL past the end. */

@@ -429,6 +429,9 @@ ui_run(const options *opt, session *s, const char *note)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    /* SIGCONT comes at any moment (a stop from outside): no call should fail for it */
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGCONT, &sa, NULL);
 
     screen_set_theme(u.th);
     char *start_notice = NULL;
@@ -493,6 +496,10 @@ ui_run(const options *opt, session *s, const char *note)
             while (read(ui_signal_pipe[0], &sig, 1) == 1) {
                 if (sig == SIGINT) {
                     ui_action(&u, ACTION_CANCEL);
+                } else if (sig == SIGCONT) {
+                    /* back from a stop, maybe one sent from outside: raw mode and a full redraw */
+                    screen_resume();
+                    u.dirty = 1;
                 } else {
                     /* SIGTERM, SIGHUP (the SSH link dropped): leave cleanly, say why in the status */
                     u.quit = 1;

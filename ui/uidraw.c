@@ -10,6 +10,7 @@
 #include "help.h"
 #include "sanitize.h"
 #include "screen.h"
+#include "textview.h"
 #include "uidraw.h"
 #include "uistate.h"
 #include "xmalloc.h"
@@ -20,8 +21,22 @@
 static int
 uidraw_image_cols(int width)
 {
-    int cols = width - 2 < UI_IMAGE_MAX_COLS ? width - 2 : UI_IMAGE_MAX_COLS;
-    return cols > 1 ? cols : 1;
+    return width - 2 > 1 ? width - 2 : 1;
+}
+
+/*
+ * Its rows: about two thirds of what the transcript has on this terminal (status, input, border).
+ * Below 256 colors the terminal has few color pairs (64 on xterm), and a larger symbol preview
+ * would use them up and recolor what is already drawn: there it stays within
+ * UI_IMAGE_FEW_PAIRS_ROWS.
+ */
+static int
+uidraw_image_rows(void)
+{
+    int rows = (LINES - 3) * 2 / 3;
+    if (screen_colors() < 256 && rows > UI_IMAGE_FEW_PAIRS_ROWS)
+        rows = UI_IMAGE_FEW_PAIRS_ROWS;
+    return rows > UI_IMAGE_MIN_ROWS ? rows : UI_IMAGE_MIN_ROWS;
 }
 
 void
@@ -30,7 +45,7 @@ uidraw_image_entry(void *ctx, int number, int width, cell_lines *out)
     ui *u = ctx;
     int index = uievents_picture(u, number);
     if (index >= 0) {
-        gallery_render(u->gal, index, number, uidraw_image_cols(width), UI_IMAGE_MAX_ROWS, out);
+        gallery_render(u->gal, index, number, uidraw_image_cols(width), u->image_rows, out);
         return;
     }
     /* the picture cannot be decoded for display (its file is gone): its caption says so */
@@ -44,9 +59,46 @@ uidraw_image_entry(void *ctx, int number, int width, cell_lines *out)
 
 /* ------------------------------------------------------------------ drawing */
 
-static void
-uidraw_status(ui *u, int y)
+/* A status message longer than the line wraps onto up to this many rows (the numbers give way). */
+#define UIDRAW_STATUS_MAX_ROWS 3
+
+/* The rows the status line needs: one, or more for a message that does not fit in one. */
+static int
+uidraw_status_rows(const ui *u)
 {
+    if (u->status == NULL || COLS < 4 ||
+        sanitize_width(u->status, strlen(u->status), 0) <= COLS - 2)
+        return 1;
+    textview_style st = {.width = COLS - 2, .role = ROLE_STATUS};
+    int n = textview_count_lines(u->status, strlen(u->status), &st);
+    int most = LINES / 4 < UIDRAW_STATUS_MAX_ROWS ? LINES / 4 : UIDRAW_STATUS_MAX_ROWS;
+    return n < 1 ? 1 : n > most ? (most > 1 ? most : 1) : n;
+}
+
+/* A long status message wrapped over rows lines from y (the numbers are left out). */
+static void
+uidraw_status_wrapped(ui *u, int y, int rows)
+{
+    role r = u->status_error ? ROLE_ERROR : ROLE_STATUS;
+    textview_style st = {.width = COLS - 2, .role = r};
+    cell_lines lines;
+    cell_lines_init(&lines);
+    textview_render(&lines, u->status, strlen(u->status), &st);
+    for (int i = 0; i < rows; i++) {
+        screen_fill(y + i, 0, COLS, ROLE_STATUS);
+        if (i < lines.n)
+            screen_draw_line(y + i, 1, &lines.lines[i], COLS - 2, ROLE_STATUS);
+    }
+    cell_lines_free(&lines);
+}
+
+static void
+uidraw_status(ui *u, int y, int rows)
+{
+    if (rows > 1) {
+        uidraw_status_wrapped(u, y, rows);
+        return;
+    }
     const session_snapshot *snap = u->snap;
     int used = snap->used, ctx = snap->ctx;
     int images = 0;
@@ -74,8 +126,16 @@ uidraw_status(ui *u, int y)
     }
     int warn = ctx > 0 && used * 10 > ctx * 9;
     role r = warn ? ROLE_STATUS_WARN : ROLE_STATUS;
+    char replying[96] = "replying... (Ctrl-C stops)";
+    if (u->reply_entry >= 0 && u->reply_pieces > 0) {
+        /* the rate from the first token on: the wait for it is the prefill, not the speed */
+        double s = (ui_now_ms() - u->reply_first_ms) / 1e3;
+        double tps = u->reply_pieces > 1 && s > 0 ? (u->reply_pieces - 1) / s : 0;
+        snprintf(replying, sizeof replying, "replying: %d token%s, %.1f tok/s (Ctrl-C stops)",
+                 u->reply_pieces, u->reply_pieces == 1 ? "" : "s", tps);
+    }
     const char *left = u->status != NULL      ? u->status
-                       : u->reply_entry >= 0 ? "replying... (Ctrl-C stops)"
+                       : u->reply_entry >= 0 ? replying
                        : ui_busy(u)          ? "working... (Ctrl-C stops)"
                        : u->editing ? "editing your last message: Enter replaces the exchange, "
                                       "Esc leaves it"
@@ -91,6 +151,12 @@ uidraw_status(ui *u, int y)
         screen_draw_text(y, COLS - rw, right, rw, r, 0);
 }
 
+/* Columns of one tray item: the preview, a gap, the name column and the gap after it. */
+#define UIDRAW_TRAY_NAME_COLS 24
+#define UIDRAW_TRAY_ITEM_COLS (UI_TRAY_PREVIEW_COLS + 1 + UIDRAW_TRAY_NAME_COLS + 2)
+/* Room kept at the right for "+N more" when not every staged image fits. */
+#define UIDRAW_TRAY_MORE_COLS 10
+
 static void
 uidraw_tray(ui *u, int y)
 {
@@ -98,10 +164,24 @@ uidraw_tray(ui *u, int y)
     int x = 0;
     for (int i = 0; i < UI_TRAY_ROWS; i++)
         screen_fill(y + i, 0, COLS, ROLE_TRAY);
-    for (int number = 1; number <= snap->nimages && x < COLS; number++) {
+    int staged = 0;
+    for (int i = 0; i < snap->nimages; i++)
+        staged += snap->images[i].turn < 0;
+    /* as many items as fit whole (at least one); the rest are counted, not cut off */
+    int fit = COLS / UIDRAW_TRAY_ITEM_COLS;
+    int reserve = 0;
+    if (fit < staged) {
+        reserve = UIDRAW_TRAY_MORE_COLS;
+        fit = (COLS - reserve) / UIDRAW_TRAY_ITEM_COLS;
+    }
+    if (fit < 1)
+        fit = 1;
+    int shown = 0;
+    for (int number = 1; number <= snap->nimages && x < COLS && shown < fit; number++) {
         const session_image_view *v = &snap->images[number - 1];
         if (v->turn >= 0)
             continue;
+        shown++;
         int index = uievents_picture(u, number);
         int pw = UI_TRAY_PREVIEW_COLS < COLS - x ? UI_TRAY_PREVIEW_COLS : COLS - x;
         if (index >= 0) {
@@ -118,7 +198,8 @@ uidraw_tray(ui *u, int y)
         char size[64], cost[64];
         snprintf(size, sizeof size, "%dx%d px", v->width, v->height);
         snprintf(cost, sizeof cost, "%d positions", snap->image_positions);
-        int tw = 24 < COLS - x ? 24 : COLS - x;
+        int room = COLS - x - reserve;
+        int tw = UIDRAW_TRAY_NAME_COLS < room ? UIDRAW_TRAY_NAME_COLS : room;
         if (tw > 0) {
             screen_draw_text(y, x, name, tw, ROLE_TRAY, CELL_BOLD);
             screen_draw_text(y + 1, x, size, tw, ROLE_TRAY, 0);
@@ -126,6 +207,12 @@ uidraw_tray(ui *u, int y)
         }
         free(name);
         x += tw + 2;
+    }
+    if (shown < staged) {
+        char more[32];
+        int w = snprintf(more, sizeof more, "+%d more", staged - shown);
+        int mx = COLS - w - 1 > 0 ? COLS - w - 1 : 0;
+        screen_draw_text(y, mx, more, COLS - mx, ROLE_TRAY, CELL_BOLD);
     }
 }
 
@@ -179,7 +266,8 @@ uidraw_frame(ui *u)
         return;
     }
     /* bottom up: status, input, tray, separator; the transcript takes what is left */
-    int status_y = LINES - 1;
+    int status_rows = uidraw_status_rows(u);
+    int status_y = LINES - status_rows;
     cell_lines in_lines;
     cell_lines_init(&in_lines);
     int crow = 0, ccol = 0;
@@ -192,6 +280,11 @@ uidraw_frame(ui *u)
     int sep_y = tray_y - 1;
     int height = sep_y;
 
+    /* a new terminal height gives the images a new box: render them again */
+    if (u->image_rows != uidraw_image_rows()) {
+        u->image_rows = uidraw_image_rows();
+        transcript_invalidate_images(u->tr);
+    }
     transcript_layout(u->tr, COLS, height);
     int nimages = gallery_count(u->gal);
     int *tops = xreallocarray(NULL, (size_t)nimages + 1, sizeof *tops);
@@ -225,7 +318,7 @@ uidraw_frame(ui *u)
                          ROLE_INPUT);
     }
     cell_lines_free(&in_lines);
-    uidraw_status(u, status_y);
+    uidraw_status(u, status_y, status_rows);
     move(input_y + crow, 2 + ccol);
     curs_set(1);
     /* sixel pixels are erased only by repainting: repaint all when the images moved */
@@ -235,7 +328,7 @@ uidraw_frame(ui *u)
         clearok(curscr, TRUE);
     refresh();
     if (moved)
-        gallery_overlay(u->gal, tops, nimages, 0, uidraw_image_cols(COLS), UI_IMAGE_MAX_ROWS, height);
+        gallery_overlay(u->gal, tops, nimages, 0, uidraw_image_cols(COLS), u->image_rows, height);
     free(u->image_tops);
     u->image_tops = tops;
     u->nimage_tops = nimages;

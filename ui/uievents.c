@@ -215,20 +215,25 @@ uievents_apply(ui *u, worker_event *ev)
         ui_turn *t = uievents_add_turn(u, ev->text, ev->images, ev->nimages);
         transcript_mark(u->tr, t->reply_entry, 0, 0, 1);
         u->reply_entry = t->reply_entry;
+        u->reply_pieces = 0;
         transcript_scroll_to(u->tr, 0);
         break;
     }
     case WORKER_EV_REPLY_RESET:
         if (ev->index < u->nturns) {
             u->reply_entry = u->turns[ev->index].reply_entry;
+            u->reply_pieces = 0;
             transcript_set_text(u->tr, u->reply_entry, "");
             transcript_mark(u->tr, u->reply_entry, 0, 0, 1);
             transcript_scroll_to(u->tr, 0);
         }
         break;
     case WORKER_EV_TEXT:
-        if (u->reply_entry >= 0)
+        if (u->reply_entry >= 0) {
             transcript_append(u->tr, u->reply_entry, ev->text, ev->len);
+            if (u->reply_pieces++ == 0)
+                u->reply_first_ms = ui_now_ms();
+        }
         break;
     case WORKER_EV_REPLY_END:
         if (u->reply_entry >= 0 && u->nturns > 0) {

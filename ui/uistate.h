@@ -20,9 +20,10 @@
 /* Rows of the tray when images are staged, and the preview's columns. */
 #define UI_TRAY_ROWS 3
 #define UI_TRAY_PREVIEW_COLS 6
-/* Largest rendition of an image in the transcript. */
-#define UI_IMAGE_MAX_COLS 64
-#define UI_IMAGE_MAX_ROWS 16
+/* An image in the transcript is drawn in the transcript's width and about two thirds of the
+ * terminal's height, never fewer rows than this. */
+#define UI_IMAGE_MIN_ROWS 3
+#define UI_IMAGE_FEW_PAIRS_ROWS 16
 /* A rebuild of the cache shows its progress once it has taken this long, or at once when it is
  * this many positions or more (a chunk of the real model takes seconds on a CPU). */
 #define UI_PROGRESS_MS 300
@@ -72,6 +73,9 @@ typedef struct {
     int nturns;
 
     int reply_entry;     /* the reply being streamed, -1 */
+    int image_rows;      /* the rows transcript images were rendered for */
+    int reply_pieces;    /* pieces (about one a token) of the reply being streamed */
+    double reply_first_ms; /* when its first piece came */
     ui_posted *posted;   /* lines posted and not yet done, oldest first */
     int nposted;
     int editing;         /* /edit: Enter replaces the last exchange with the editor's text */

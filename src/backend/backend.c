@@ -125,6 +125,19 @@ backend_free(backend *be)
         be->ops->free(be);
 }
 
+void
+backend_load_begin(backend *be)
+{
+    if (be->ops->load_begin != NULL)
+        be->ops->load_begin(be);
+}
+
+int
+backend_load_end(backend *be, char **cause)
+{
+    return be->ops->load_end != NULL ? be->ops->load_end(be, cause) : 0;
+}
+
 backend_pair
 backend_pair_upload(backend *be, const weights_tensor *w, const weights_tensor *b)
 {

@@ -28,6 +28,13 @@ typedef struct {
     unsigned weight_modes;
     quant_mode default_weights;
     void (*free)(backend *be);
+    /*
+     * Optional (NULL: failures while loading end the program). Between load_begin and load_end, a
+     * device failure or a weight the backend cannot hold is kept instead of ending the program;
+     * load_end returns -1 with *cause then, and the backend is only good to free.
+     */
+    void (*load_begin)(backend *be);
+    int (*load_end)(backend *be, char **cause);
 
     /*
      * weights: uploaded once from the mapped (or quantized) tensor; the handle keeps its shape.
@@ -148,6 +155,10 @@ size_t backend_model_bytes(const imp_config *cfg, int ctx, int chunk);
 int backend_parse_choice(const char *s, backend_choice *choice);
 /* Free a backend. */
 void backend_free(backend *be);
+/* Loading begins: failures are kept until backend_load_end (see backend_ops.load_begin). */
+void backend_load_begin(backend *be);
+/* Loading is over: -1 with *cause when it failed on the device (the backend must be freed). */
+int backend_load_end(backend *be, char **cause);
 
 /* A weight and its bias (or LayerNorm gain and shift) uploaded together. */
 typedef struct {

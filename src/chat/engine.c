@@ -36,11 +36,17 @@ engine_new_parts(backend *be, const imp_config *cfg, const checkpoint *ck, token
     return e;
 }
 
-engine *
-engine_new(const engine_options *opt, char **note, char **cause)
+/*
+ * engine_new with the backend choice given; *device_failed is set when the failure came from the
+ * device while loading (the model itself is fine).
+ */
+static engine *
+engine_load(const engine_options *opt, backend_choice choice, char **note, char **cause,
+            int *device_failed)
 {
     imp_config cfg;
     checkpoint ck;
+    *device_failed = 0;
     if (config_load(&cfg, opt->model_dir, cause) != 0)
         return NULL;
     tokenizer *tok = tokenizer_new(opt->model_dir, cause);
@@ -58,7 +64,7 @@ engine_new(const engine_options *opt, char **note, char **cause)
     }
     int ctx = opt->context > 0 ? opt->context : cfg.context;
     size_t need = backend_model_bytes(&cfg, ctx, ENGINE_PREFILL_CHUNK);
-    backend *be = backend_new_for(opt->backend, opt->threads, need, opt->weights, note, cause);
+    backend *be = backend_new_for(choice, opt->threads, need, opt->weights, note, cause);
     quant_mode mode = be != NULL ? backend_weights(be, opt->weights) : QUANT_F16;
     quant_store *quant = NULL;
     if (be == NULL || quant_checkpoint(&ck, &cfg, files, mode, be->threads, &quant, cause) != 0) {
@@ -68,12 +74,41 @@ engine_new(const engine_options *opt, char **note, char **cause)
         tokenizer_free(tok);
         return NULL;
     }
+    backend_load_begin(be);
     engine *e = engine_new_parts(be, &cfg, &ck, tok, opt->context, opt->system);
     e->files = files;
     e->quant = quant;
     e->weights_mode = mode;
     e->own_ck = 1;
     e->own_be = 1;
+    if (backend_load_end(be, cause) != 0) {
+        *device_failed = 1;
+        engine_free(e);
+        return NULL;
+    }
+    return e;
+}
+
+engine *
+engine_new(const engine_options *opt, char **note, char **cause)
+{
+    int device_failed;
+    char *why = NULL;
+    engine *e = engine_load(opt, opt->backend, note, &why, &device_failed);
+    if (e != NULL || !device_failed || opt->backend != BACKEND_AUTO) {
+        if (e == NULL && cause != NULL)
+            *cause = why;
+        else
+            free(why);
+        return e;
+    }
+    /* the GPU failed while loading: auto goes on with the CPU, saying why */
+    if (note != NULL)
+        free(*note);
+    e = engine_load(opt, BACKEND_CPU, note, cause, &device_failed);
+    if (e != NULL && note != NULL)
+        *note = xasprintf("using the CPU backend: %s", why);
+    free(why);
     return e;
 }
 

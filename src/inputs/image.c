@@ -14,12 +14,17 @@
 #include <stb_image_write.h>
 
 #include "image.h"
+#include "imagecheck.h"
+#include "imageexif.h"
+#include "imagejpeg.h"
+#include "imagewebp.h"
 #include "log.h"
 #include "regfile.h"
 #include "xmalloc.h"
 
 /*
- * Decoding uses stb_image (the implementation comes from Debian's libstb, so no
+ * JPEG goes through libjpeg-turbo and WebP through libwebp (imagejpeg.c, imagewebp.c); the other
+ * formats but PNM use stb_image (the implementation comes from Debian's libstb, so no
  * STB_IMAGE_IMPLEMENTATION here). stbi_failure_reason() is thread-local only when libstb was built
  * with thread-local storage, otherwise a process-wide global: a message may then name another
  * thread's failure. That is acceptable for the messages built from it here.
@@ -27,100 +32,6 @@
 
 /* Fixed-point precision of the 8-bit resampler (MODEL.md B5). */
 #define IMAGE_PRECISION_BITS 22
-
-/* ---------------------------------------------------------------- truncation checks */
-
-/* Big-endian 32-bit read. */
-static uint32_t
-image_be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-/*
- * Walk the JPEG marker segments and entropy-coded data up to the end-of-image marker. Returns a
- * reason when the data ends first, NULL otherwise. stb_image fills missing data with zeros in some
- * paths, so its verdict alone is not enough. Anything malformed but not short is left to the
- * decoder, and bytes after EOI (thumbnails, motion-photo trailers) are ignored.
- */
-static const char *
-image_jpeg_truncated(const uint8_t *p, size_t n)
-{
-    size_t pos = 2; /* after SOI */
-    for (;;) {
-        /* Skip stray bytes (libjpeg does too) and fill bytes before a marker. */
-        while (pos < n && p[pos] != 0xFF)
-            pos++;
-        while (pos < n && p[pos] == 0xFF)
-            pos++;
-        if (pos >= n)
-            return "truncated JPEG (no end-of-image marker)";
-        uint8_t m = p[pos++];
-        if (m == 0xD9)
-            return NULL;
-        /* Markers without a length field. */
-        if (m == 0x00 || m == 0x01 || m == 0xD8 || (m >= 0xD0 && m <= 0xD7))
-            continue;
-        if (n - pos < 2)
-            return "truncated JPEG (no end-of-image marker)";
-        size_t len = (size_t)p[pos] << 8 | p[pos + 1];
-        if (len < 2)
-            return NULL;
-        if (n - pos < len)
-            return "truncated JPEG (no end-of-image marker)";
-        pos += len;
-        if (m != 0xDA)
-            continue;
-        /* Scan data runs to the next marker that is neither a stuffed 0xFF00 nor a restart. */
-        for (;;) {
-            const uint8_t *ff = pos < n ? memchr(p + pos, 0xFF, n - pos) : NULL;
-            if (ff == NULL)
-                return "truncated JPEG (no end-of-image marker)";
-            size_t q = (size_t)(ff - p) + 1;
-            while (q < n && p[q] == 0xFF)
-                q++;
-            if (q >= n)
-                return "truncated JPEG (no end-of-image marker)";
-            if (p[q] == 0x00 || (p[q] >= 0xD0 && p[q] <= 0xD7)) {
-                pos = q + 1;
-                continue;
-            }
-            pos = q - 1; /* the 0xFF just before the marker byte */
-            break;
-        }
-    }
-}
-
-/* Walk the PNG chunks up to IEND; a reason when the data ends first, NULL otherwise. */
-static const char *
-image_png_truncated(const uint8_t *p, size_t n)
-{
-    size_t pos = 8; /* after the signature */
-    for (;;) {
-        if (n - pos < 8)
-            return "truncated PNG (no IEND chunk)";
-        size_t len = image_be32(p + pos);
-        if (len > 0x7FFFFFFFu)
-            return NULL; /* malformed, not short: the decoder reports it */
-        if (n - pos - 8 < len + 4)
-            return "truncated PNG (the file ends inside a chunk)";
-        if (memcmp(p + pos + 4, "IEND", 4) == 0)
-            return NULL;
-        pos += 12 + len;
-    }
-}
-
-/* The truncation reason for formats whose end can be checked cheaply (JPEG, PNG), else NULL. */
-static const char *
-image_truncated(const uint8_t *p, size_t n)
-{
-    static const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
-    if (n >= 2 && p[0] == 0xFF && p[1] == 0xD8)
-        return image_jpeg_truncated(p, n);
-    if (n >= 8 && memcmp(p, png_sig, 8) == 0)
-        return image_png_truncated(p, n);
-    return NULL;
-}
 
 /* ---------------------------------------------------------------- loading */
 
@@ -156,47 +67,83 @@ image_to_rgb(uint8_t *dst, const uint8_t *src, size_t npix, int comp)
     }
 }
 
-int
-image_load_memory(image_rgb *img, const void *data, size_t len, const char *name, char **cause)
+/*
+ * Decode a P5/P6 file (checked whole by imagecheck_complete) into img: stb_image's reader
+ * mishandles 16-bit samples, and the format is simple enough to read here. 16-bit samples keep
+ * their high byte.
+ */
+static int
+image_decode_pnm(image_rgb *img, const uint8_t *p, size_t len, const char *name, char **cause)
 {
-    const uint8_t *p = data;
+    imagecheck_pnm h;
+    if (imagecheck_pnm_header(p, len, name, &h, cause) != 0)
+        return -1;
+    if (imagecheck_complete(IMAGECHECK_PNM, p, len, name, cause) != 0)
+        return -1;
+    size_t npix = (size_t)h.width * (size_t)h.height;
+    size_t step = h.maxval > 255 ? 2 : 1; /* bytes a sample, big-endian */
+    const uint8_t *in = p + h.data;
+    img->rgb = xmalloc(npix * 3);
+    for (size_t i = 0; i < npix; i++) {
+        for (int c = 0; c < 3; c++) {
+            size_t sample = h.channels == 1 ? i : 3 * i + (size_t)c;
+            img->rgb[3 * i + (size_t)c] = in[sample * step];
+        }
+    }
+    img->width = (int)h.width;
+    img->height = (int)h.height;
+    return 0;
+}
+
+/*
+ * Paint the part of a GIF's screen outside its first frame as PIL does: the colour of the
+ * transparent index, or of index 0 (stb_image paints the background colour there).
+ */
+static void
+image_gif_fill_outside(uint8_t *rgb, int w, int h, const imagecheck_gif_frame *f)
+{
+    for (int y = 0; y < h; y++) {
+        for (int x = 0; x < w; x++) {
+            if (x >= f->x && x - f->x < f->width && y >= f->y && y - f->y < f->height)
+                continue;
+            memcpy(rgb + ((size_t)y * w + x) * 3, f->fill, 3);
+        }
+    }
+}
+
+/* Decode the formats left to stb_image (PNG, GIF, BMP, TGA) into img. */
+static int
+image_decode_stb(image_rgb *img, imagecheck_format format, const uint8_t *p, size_t len,
+                 const char *name, char **cause)
+{
     int w, h, comp;
 
-    img->width = img->height = 0;
-    img->rgb = NULL;
-    if (len == 0)
-        return log_cause(cause, "%s: empty file", name);
-    if (len > INT_MAX)
-        return log_cause(cause, "%s: file too large to decode (%zu bytes)", name, len);
-
-    /* Learn the size from the header alone so huge images are refused before any allocation. */
-    if (!stbi_info_from_memory(p, (int)len, &w, &h, &comp))
-        return log_cause(cause, "%s: not an image (or unsupported format): %s", name,
-                         stbi_failure_reason());
-    if (w <= 0 || h <= 0)
-        return log_cause(cause, "%s: image has no pixels (%dx%d)", name, w, h);
-    if (w > IMAGE_MAX_SIDE || h > IMAGE_MAX_SIDE)
-        return log_cause(cause, "%s: image too large: %dx%d pixels, the limit is %d pixels a side",
-                         name, w, h, IMAGE_MAX_SIDE);
-    if ((long)w * h > IMAGE_MAX_PIXELS)
-        return log_cause(
-            cause, "%s: image too large: %dx%d is %ld pixels, the limit is %ld (64 megapixels)",
-            name, w, h, (long)w * h, IMAGE_MAX_PIXELS);
-
-    const char *trunc = image_truncated(p, len);
-    if (trunc != NULL)
-        return log_cause(cause, "%s: %s", name, trunc);
+    /*
+     * The size comes from the header alone, so a huge image is refused (naming its size) before
+     * anything is allocated; then the file must hold all the data the header promises.
+     */
+    if (!stbi_info_from_memory(p, (int)len, &w, &h, &comp)) {
+        if (imagecheck_complete(format, p, len, name, cause) != 0)
+            return -1; /* a header cut short is reported as a truncated file */
+        return log_cause(cause, "%s: cannot decode image: %s", name, stbi_failure_reason());
+    }
+    if (imagecheck_size(name, w, h, cause) != 0)
+        return -1;
+    if (imagecheck_complete(format, p, len, name, cause) != 0)
+        return -1;
 
     /*
      * req_comp 0 keeps the file's own channel count so the RGB conversion below is explicit.
-     * 16-bit PNGs come back as 8 bits (the high byte), which is what PIL keeps for 16-bit colour;
-     * PIL clips 16-bit greyscale instead, a rare case where the two differ.
+     * 16-bit samples come back as 8 bits (the high byte), which is what PIL keeps for 16-bit
+     * colour; PIL clips 16-bit greyscale instead, a rare case where the two differ.
+     * A GIF's transparent index is decoded as its palette colour, as PIL's convert("RGB") gives.
      */
-    uint8_t *pix = stbi_load_from_memory(p, (int)len, &w, &h, &comp, 0);
+    uint8_t *opaque = format == IMAGECHECK_GIF ? imagecheck_gif_opaque_new(p, len) : NULL;
+    uint8_t *pix = stbi_load_from_memory(opaque != NULL ? opaque : p, (int)len, &w, &h, &comp, 0);
+    free(opaque);
     if (pix == NULL)
         return log_cause(cause, "%s: cannot decode image: %s", name, stbi_failure_reason());
-    if (w <= 0 || h <= 0 || w > IMAGE_MAX_SIDE || h > IMAGE_MAX_SIDE ||
-        (long)w * h > IMAGE_MAX_PIXELS || comp < 1 || comp > 4) {
+    if (imagecheck_size(name, w, h, NULL) != 0 || comp < 1 || comp > 4) {
         stbi_image_free(pix);
         return log_cause(cause, "%s: decoder returned an unexpected %dx%d image with %d channels",
                          name, w, h, comp);
@@ -205,8 +152,50 @@ image_load_memory(image_rgb *img, const void *data, size_t len, const char *name
     img->rgb = xmalloc(npix * 3);
     image_to_rgb(img->rgb, pix, npix, comp);
     stbi_image_free(pix);
+    imagecheck_gif_frame frame;
+    if (format == IMAGECHECK_GIF && imagecheck_gif_first_frame(p, len, &frame) == 0)
+        image_gif_fill_outside(img->rgb, w, h, &frame);
     img->width = w;
     img->height = h;
+    return 0;
+}
+
+int
+image_load_memory(image_rgb *img, const void *data, size_t len, const char *name, char **cause)
+{
+    const uint8_t *p = data;
+    imagecheck_format format;
+    int rc;
+
+    img->width = img->height = 0;
+    img->rgb = NULL;
+    if (len == 0)
+        return log_cause(cause, "%s: empty file", name);
+    if (len > INT_MAX)
+        return log_cause(cause, "%s: file too large to decode (%zu bytes)", name, len);
+    if (imagecheck_sniff(p, len, name, &format, cause) != 0)
+        return -1;
+    switch (format) {
+    case IMAGECHECK_JPEG:
+        /* libjpeg pads a file without its end marker; such a file is refused first. */
+        rc = imagecheck_complete(format, p, len, name, cause);
+        if (rc == 0)
+            rc = imagejpeg_decode(img, p, len, name, cause);
+        break;
+    case IMAGECHECK_WEBP:
+        rc = imagewebp_decode(img, p, len, name, cause);
+        break;
+    case IMAGECHECK_PNM:
+        rc = image_decode_pnm(img, p, len, name, cause);
+        break;
+    default:
+        rc = image_decode_stb(img, format, p, len, name, cause);
+        break;
+    }
+    if (rc != 0)
+        return -1;
+    /* The picture as the user's viewer shows it, as PIL's ImageOps.exif_transpose gives it. */
+    imageexif_apply(img, imageexif_orientation(p, len));
     return 0;
 }
 

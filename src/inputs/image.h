@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Limits checked with stbi_info before anything is decoded. */
+/* Limits checked from the file's header before any pixel is decoded (imagecheck_size). */
 #define IMAGE_MAX_SIDE 16384
 #define IMAGE_MAX_PIXELS (64L * 1024 * 1024)
 
@@ -17,9 +17,11 @@ typedef struct {
 } image_rgb;
 
 /*
- * Read and decode an image file to RGB as PIL's convert("RGB") would (grey replicated, alpha dropped
- * without compositing). Refuses a missing, unreadable, empty, non-image, truncated, directory or
- * too-large file with *cause naming the path and the reason. Returns 0 or -1.
+ * Read and decode an image file to RGB exactly as PIL's Image.open + ImageOps.exif_transpose +
+ * convert("RGB") would (grey replicated, alpha dropped without compositing, EXIF orientation
+ * applied; 16-bit samples keep their high byte). Refuses a missing, unreadable, empty, non-image,
+ * unsupported, truncated, directory or too-large file with *cause naming the path and the reason.
+ * Returns 0 or -1.
  */
 int image_load(image_rgb *img, const char *path, char **cause);
 /* Decode from memory (name is used in messages). Same rules as image_load. */

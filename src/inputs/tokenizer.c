@@ -35,8 +35,14 @@
 #define TOKENIZER_CACHE_WORD 256
 #define TOKENIZER_NO_RANK INT32_MAX
 
+/*
+ * GPT-2's pre-tokenizer. PCRE2's \s counts U+180E (Mongolian vowel separator) as white space but
+ * the reference's does not (Unicode 6.3 made it a format character), so here white space is
+ * \s without U+180E, and U+180E goes with the other characters that are neither letters nor digits.
+ */
 static const char tokenizer_regex[] =
-    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
+    "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?(?:[^\\s\\p{L}\\p{N}]|\\x{180E})+"
+    "|(?:(?!\\x{180E})\\s)+(?!\\S|\\x{180E})|(?:(?!\\x{180E})\\s)+";
 
 /* Treated as special whatever tokenizer_config.json says (MODEL.md B7). */
 static const char *const tokenizer_special_names[] = {"<|endoftext|>", "</s>", "<image>"};
@@ -1202,6 +1208,12 @@ tokenizer_utf8_feed(tokenizer_stream *s, const unsigned char *p, size_t len, tok
 char *
 tokenizer_decode_new(const tokenizer *t, const int32_t *ids, size_t n)
 {
+    return tokenizer_decode_len_new(t, ids, n, NULL);
+}
+
+char *
+tokenizer_decode_len_new(const tokenizer *t, const int32_t *ids, size_t n, size_t *len_out)
+{
     size_t total = 0;
     tokenizer_stream s;
     tokenizer_sink k;
@@ -1223,6 +1235,8 @@ tokenizer_decode_new(const tokenizer *t, const int32_t *ids, size_t n)
     if (s.nheld > 0)
         tokenizer_sink_put(&k, tokenizer_fffd, 3);
     k.p[k.n] = '\0';
+    if (len_out != NULL)
+        *len_out = k.n;
     return k.p;
 }
 

@@ -28,6 +28,11 @@ int tokenizer_is_special(const tokenizer *t, int32_t id);
 const char *tokenizer_piece_borrow(const tokenizer *t, int32_t id, size_t *len);
 /* Decode n ids into a new NUL-terminated UTF-8 string (invalid sequences become U+FFFD). */
 char *tokenizer_decode_new(const tokenizer *t, const int32_t *ids, size_t n);
+/*
+ * Decode as tokenizer_decode_new and store the length in *len: the text may hold NUL bytes (the
+ * model can produce them), and the length keeps what follows them.
+ */
+char *tokenizer_decode_len_new(const tokenizer *t, const int32_t *ids, size_t n, size_t *len);
 
 /* Streaming decoder: holds back an incomplete UTF-8 sequence until it completes. */
 typedef struct {

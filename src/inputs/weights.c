@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "log.h"
 #include "quant.h"
 #include "regfile.h"
+#include "safetext.h"
 #include "weights.h"
 #include "xmalloc.h"
 
@@ -533,4 +535,47 @@ size_t
 weights_total_bytes(const weights *w)
 {
     return w->total_bytes;
+}
+
+void
+weights_tensor_to_f16(const weights_tensor *t, uint16_t *dst, weights_f16_loss *loss)
+{
+    memset(loss, 0, sizeof *loss);
+    for (int64_t i = 0; i < t->nelem; i++) {
+        float f = weights_tensor_value(t, i);
+        uint16_t h = f32_to_f16(f);
+        if (dst != NULL)
+            dst[i] = h;
+        if ((h & 0x7c00) != 0x7c00)
+            continue; /* finite in fp16 */
+        float mag = fabsf(f);
+        if (isinf(f) || isnan(f)) {
+            loss->nonfinite++;
+        } else {
+            loss->overflow++;
+            if (mag > loss->largest)
+                loss->largest = mag;
+        }
+    }
+}
+
+int
+weights_f16_loss_check(const weights_tensor *t, const weights_f16_loss *loss, char **cause)
+{
+    if (loss->overflow == 0 && loss->nonfinite == 0)
+        return 0;
+    char *name = safetext_new(t->name, strlen(t->name), 0);
+    char over[96] = "", bad[64] = "";
+    if (loss->overflow > 0)
+        snprintf(over, sizeof over, "%" PRId64 " value%s beyond fp16's range (largest magnitude %g)",
+                 loss->overflow, loss->overflow == 1 ? "" : "s", (double)loss->largest);
+    if (loss->nonfinite > 0)
+        snprintf(bad, sizeof bad, "%s%" PRId64 " inf or NaN value%s already in the file",
+                 loss->overflow > 0 ? " and " : "", loss->nonfinite,
+                 loss->nonfinite == 1 ? "" : "s");
+    log_cause(cause, "tensor %s (%s, %" PRId64 " values) has %s%s: fp16 holds magnitudes up to 65504, "
+              "beyond that a value becomes inf",
+              name, weights_dtype_name(t->dtype), t->nelem, over, bad);
+    free(name);
+    return -1;
 }

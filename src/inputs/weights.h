@@ -85,6 +85,24 @@ weights_tensor_value(const weights_tensor *t, int64_t i)
     }
 }
 
+/* What converting a tensor to fp16 loses: values that become inf, and those that already were. */
+typedef struct {
+    int64_t overflow;  /* finite values that round to inf in fp16 (|x| >= 65520) */
+    int64_t nonfinite; /* inf and NaN values already in the file */
+    float largest;     /* largest magnitude among the overflowing values (0 when none) */
+} weights_f16_loss;
+
+/*
+ * Convert a tensor of a file dtype to fp16 bit patterns into dst (nelem values; NULL: only count),
+ * rounding to nearest even, and count in *loss what does not fit.
+ */
+void weights_tensor_to_f16(const weights_tensor *t, uint16_t *dst, weights_f16_loss *loss);
+/*
+ * 0 when the loss is none; else -1 with *cause naming the tensor (sanitized), its dtype, the counts
+ * and the largest magnitude.
+ */
+int weights_f16_loss_check(const weights_tensor *t, const weights_f16_loss *loss, char **cause);
+
 /* Room for any shape formatted by weights_format_shape. */
 #define WEIGHTS_SHAPE_STRLEN 128
 /* Format a shape as "[a, b, ...]" into buf (cap >= WEIGHTS_SHAPE_STRLEN); returns buf. */
