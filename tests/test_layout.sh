@@ -6,20 +6,6 @@
 . "$(dirname "$0")/lib.sh"
 . "$SRCDIR/tests/uilib.sh"
 
-# wait_status TEXT: poll until the status line (the last) shows TEXT (40 s).
-wait_status() {
-    i=0
-    while [ $i -lt 400 ]; do
-        screen >"$WORK/screen" 2>/dev/null
-        tail -n 1 "$WORK/screen" | grep -qE -- "$1" && return 0
-        sleep 0.1
-        i=$((i + 1))
-    done
-    echo "--- screen while waiting for the status: $1" >&2
-    cat "$WORK/screen" >&2
-    return 1
-}
-
 # help_pages KEYS...: open the help with KEYS, page through it to the end; all pages in $WORK/help
 help_pages() {
     "$@"
@@ -70,7 +56,7 @@ layout() {
         wait_for "unstaged image $i" || break
     done
     type_line "go on"
-    wait_status "replying: [0-9]+ tokens?, [0-9.]+ tok/s"; ok $? "${cols}x$rows: the status line counts tokens while a reply streams"
+    wait_status -E "replying: [0-9]+ tokens?, [0-9.]+ tok/s"; ok $? "${cols}x$rows: the status line counts tokens while a reply streams"
     first=$(tail -n 1 "$WORK/screen" | grep -oE "[0-9]+ tokens?" | grep -oE "[0-9]+")
     sleep 1.5
     screen >"$WORK/screen"
@@ -117,7 +103,7 @@ wait_for "F1 help"
 type_line "/image $IMAGES/grid384.png"
 wait_for "grid384.png"
 type_line "look"
-wait_status "F1 help.*ctx"
+wait_status -E "F1 help.*ctx"
 # the whole preview is in view at one of the scroll positions: the tallest seen is its size
 best=0x0
 for k in 1 2 3 4 5 6 7 8 9 10; do

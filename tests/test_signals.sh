@@ -6,21 +6,6 @@
 . "$(dirname "$0")/lib.sh"
 . "$SRCDIR/tests/uilib.sh"
 
-chat_pid() { pgrep -n -P "$(tm display -p -t 0 '#{pane_pid}')" -f -- "--image-mode symbols"; }
-# wait_status TEXT [SECONDS]: poll until the status line (the last) shows TEXT (default 40 s).
-wait_status() {
-    i=0
-    limit=$(( ${2:-40} * 10 ))
-    while [ $i -lt $limit ]; do
-        screen >"$WORK/screen" 2>/dev/null
-        tail -n 1 "$WORK/screen" | grep -qF -- "$1" && return 0
-        sleep 0.1
-        i=$((i + 1))
-    done
-    echo "--- screen while waiting for the status: $1" >&2
-    cat "$WORK/screen" >&2
-    return 1
-}
 pane_tty() { tm display -p -t 0 '#{pane_tty}'; }
 
 # raw_mode_back: poll (10 s) until the pane's terminal is in the chat's raw mode again

@@ -9,25 +9,6 @@
 XDG_DATA_HOME="$WORK/data" XDG_STATE_HOME="$WORK/state"
 export XDG_DATA_HOME XDG_STATE_HOME
 
-# chat_pid: the process id of this test's imp-chat (the child of the pane's shell; make check runs
-# other screen tests at the same time)
-chat_pid() { pgrep -n -P "$(tm display -p -t 0 '#{pane_pid}')" -f -- "--image-mode symbols"; }
-
-# wait_status TEXT [SECONDS]: poll until the status line (the last) shows TEXT.
-wait_status() {
-    i=0
-    limit=$(( ${2:-20} * 10 ))
-    while [ $i -lt $limit ]; do
-        screen >"$WORK/screen" 2>/dev/null
-        tail -n 1 "$WORK/screen" | grep -qF -- "$1" && return 0
-        sleep 0.1
-        i=$((i + 1))
-    done
-    echo "--- status line while waiting for: $1" >&2
-    tail -n 1 "$WORK/screen" >&2
-    return 1
-}
-
 # wait_gone TEXT [SECONDS]: poll until TEXT is no longer on the screen.
 wait_gone() {
     i=0

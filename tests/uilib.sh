@@ -53,6 +53,31 @@ wait_for() {
     return 1
 }
 
+# chat_pid: the process id of this test's imp-chat (the child of the pane's shell; make check runs
+# other screen tests at the same time)
+chat_pid() { pgrep -n -P "$(tm display -p -t 0 '#{pane_pid}')" -f -- "--image-mode symbols"; }
+
+# wait_status [-E] TEXT [SECONDS]: poll until the status line (the last) shows TEXT (-E: an
+# extended regular expression; default 40 s); 1 on time-out, with the screen on stderr.
+wait_status() {
+    mode=-F
+    if [ "$1" = -E ]; then
+        mode=-E
+        shift
+    fi
+    i=0
+    limit=$(( ${2:-40} * 10 ))
+    while [ $i -lt $limit ]; do
+        screen >"$WORK/screen" 2>/dev/null
+        tail -n 1 "$WORK/screen" | grep -q "$mode" -- "$1" && return 0
+        sleep 0.1
+        i=$((i + 1))
+    done
+    echo "--- screen while waiting for the status: $1" >&2
+    cat "$WORK/screen" >&2
+    return 1
+}
+
 # joined: the last screen as one line, so text that wrapped (long paths) can be matched
 joined() { tr '\n' ' ' <"$WORK/screen" | tr -s ' '; }
 
