@@ -28,8 +28,10 @@ for target in "$@"; do
     work=$builddir/fuzz-work/$target
     mkdir -p "$work/corpus"
     log=$work/log
-    # -timeout: one input taking longer is a hang; -rss_limit_mb: a runaway allocation is a bug
-    "$bin" -max_total_time="$seconds" -timeout=5 -rss_limit_mb=2048 -max_len=65536 \
+    # -timeout: one input taking longer is a hang (a legal picture near the size limit, such as a
+    # GIF declaring a 12033x4139 screen in 46 bytes, takes 1 to 6 s under the sanitizers on a busy
+    # 2-core machine: that is work, not a hang); -rss_limit_mb: a runaway allocation is a bug
+    "$bin" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 -max_len=65536 \
         -dict="$srcdir/tests/fuzz/$target/$target.dict" -artifact_prefix="$work/" \
         -print_final_stats=1 "$work/corpus" "$srcdir/tests/fuzz/$target/seeds" >"$log" 2>&1
     rc=$?
