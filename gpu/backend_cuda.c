@@ -291,6 +291,18 @@ cuda_load_end(backend *be, char **cause)
     return gpu_load_end(cuda_ctx(be), cause);
 }
 
+static void
+cuda_keep_failures(backend *be)
+{
+    gpu_keep_failures(cuda_ctx(be));
+}
+
+static int
+cuda_failed(backend *be, char **cause)
+{
+    return gpu_failed(cuda_ctx(be), cause);
+}
+
 static const backend_ops cuda_ops = {
     .name = "cuda",
     /* q8 and q4 need their own kernels (quant.h gives the layout): fp16 only for now */
@@ -299,6 +311,8 @@ static const backend_ops cuda_ops = {
     .free = cuda_free,
     .load_begin = cuda_load_begin,
     .load_end = cuda_load_end,
+    .keep_failures = cuda_keep_failures,
+    .failed = cuda_failed,
     .weight_new = cuda_weight_new,
     .weight_free = cuda_weight_free,
     .buf_new = cuda_buf_new,

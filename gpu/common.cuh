@@ -24,10 +24,15 @@ struct gpu_ctx {
     cublasHandle_t blas;
     int sync_each; // IMP_CUDA_SYNC set: wait after every launch, so a fault names its kernel
     gpumsg_fail inject; // IMP_CHAT_CUDA_FAIL: the failure to report instead of calling the device
+    long inject_from;   // ... from this sampled token on (0: from the start)
+    long samples;       // sampling calls so far (the one running included)
     char sizes[160];    // the sizes of the op running, for the failure message
     // between gpu_load_begin and gpu_load_end, a failure is kept here (the first one) instead of
     // ending the program, so that --backend auto can go on with the CPU
     int loading;
+    // gpu_keep_failures: failures after loading are kept too, for --backend auto to go on with
+    // the CPU in the middle of a conversation
+    int keep;
     char *failure;
 
     // scratch, grown on demand; contents are not kept between ops
@@ -50,6 +55,13 @@ struct gpu_ctx {
     int32_t *s_out; // the chosen id
     size_t s_out_bytes;
 };
+
+// Whether IMP_CHAT_CUDA_FAIL asks for a failure of this kind now.
+static inline bool
+gpu_injected(const gpu_ctx *g, gpumsg_fail kind)
+{
+    return g->inject == kind && g->samples >= g->inject_from;
+}
 
 // Report a failure of the operation what (with the op's sizes and the card): fatal, or kept
 // while loading. error says what went wrong, hint (or NULL) what to do.

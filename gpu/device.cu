@@ -25,7 +25,7 @@ gpu_report_sized(gpu_ctx *g, const char *what, const char *sizes, const char *er
                  const char *hint)
 {
     char *msg = gpumsg_failure(what, sizes, g != NULL ? g->name : "the GPU", error, hint);
-    if (g == NULL || !g->loading)
+    if (g == NULL || !(g->loading || g->keep))
         fatal("%s", msg); // restores the terminal first
     if (g->failure == NULL)
         g->failure = msg; // the first failure is the cause; later ones follow from it
@@ -87,7 +87,7 @@ gpu_check_launch(gpu_ctx *g, const char *kernel)
 {
     char what[160];
     cudaError_t err = cudaGetLastError();
-    if (err == cudaSuccess && g->inject == GPUMSG_FAIL_KERNEL)
+    if (err == cudaSuccess && gpu_injected(g, GPUMSG_FAIL_KERNEL))
         err = cudaErrorLaunchFailure;
     if (err != cudaSuccess) {
         snprintf(what, sizeof what, "launching the %s kernel", kernel);
@@ -189,7 +189,8 @@ gpu_ctx_new(size_t need, char **why)
         return NULL;
     }
     gpumsg_fail inject = GPUMSG_FAIL_NONE;
-    if (gpumsg_parse_fail(getenv("IMP_CHAT_CUDA_FAIL"), &inject, why) != 0)
+    long inject_from = 0;
+    if (gpumsg_parse_fail(getenv("IMP_CHAT_CUDA_FAIL"), &inject, &inject_from, why) != 0)
         return NULL;
     size_t free_b = 0, total_b = 0;
     if ((err = cudaMemGetInfo(&free_b, &total_b)) != cudaSuccess) {
@@ -205,6 +206,7 @@ gpu_ctx_new(size_t need, char **why)
     gpu_ctx *g = (gpu_ctx *)xcalloc(1, sizeof *g);
     g->device = 0;
     g->inject = inject;
+    g->inject_from = inject_from;
     snprintf(g->name, sizeof g->name, "%s", prop.name);
     const char *sync = getenv("IMP_CUDA_SYNC");
     g->sync_each = sync != NULL && *sync != '\0' && strcmp(sync, "0") != 0;
@@ -235,7 +237,7 @@ gpu_ctx_free(gpu_ctx *g)
     void *bufs[] = {g->act16,  g->ids,      g->s_work,     g->s_marks, g->s_keys,
                     g->s_sorted, g->s_cum, g->s_sort_tmp, g->s_out};
     if (g->failure != NULL) {
-        // after a failure while loading: release what can be released, report nothing more
+        // after a failure: release what can be released, report nothing more
         cudaStreamSynchronize(g->stream);
         for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
             if (bufs[i] != NULL)
@@ -262,7 +264,7 @@ gpu_alloc(gpu_ctx *g, size_t bytes, const char *what)
     if (g->failure != NULL)
         return NULL;
     // a zero-sized request still gets a distinct buffer, as on the CPU
-    cudaError_t err = g->inject == GPUMSG_FAIL_ALLOC ? cudaErrorMemoryAllocation
+    cudaError_t err = gpu_injected(g, GPUMSG_FAIL_ALLOC) ? cudaErrorMemoryAllocation
                                                      : cudaMalloc(&p, bytes > 0 ? bytes : 4);
     if (err != cudaSuccess) {
         size_t free_b = 0, total_b = 0;
@@ -302,9 +304,24 @@ gpu_load_begin(gpu_ctx *g)
 }
 
 extern "C" void
+gpu_keep_failures(gpu_ctx *g)
+{
+    g->keep = 1;
+}
+
+extern "C" int
+gpu_failed(const gpu_ctx *g, char **why)
+{
+    if (g->failure == NULL)
+        return 0;
+    log_cause(why, "%s", g->failure);
+    return -1;
+}
+
+extern "C" void
 gpu_refuse(gpu_ctx *g, const char *msg)
 {
-    if (!g->loading)
+    if (!(g->loading || g->keep))
         fatal("%s", msg);
     if (g->failure == NULL)
         g->failure = xstrdup(msg);

@@ -3,8 +3,10 @@
  * backend_cuda.c fills the op table in plain C. Pointers named for the device point to device
  * memory; fp16 data is passed as uint16_t bit patterns. Work is queued in order on one stream;
  * gpu_download and gpu_sample wait for it. A CUDA or cuBLAS failure gives one message naming the
- * operation, its sizes and the card (gpumsg_failure): fatal(), except while loading (below).
- * IMP_CHAT_CUDA_FAIL=alloc|cublas|kernel makes every such call fail, to test these paths.
+ * operation, its sizes and the card (gpumsg_failure): fatal(), except while loading and after
+ * gpu_keep_failures (below).
+ * IMP_CHAT_CUDA_FAIL=alloc|cublas|kernel makes every such call fail, to test these paths
+ * (KIND@N: from the Nth token sampled on).
  */
 #ifndef IMP_GPU_H
 #define IMP_GPU_H
@@ -40,6 +42,13 @@ void gpu_ctx_free(gpu_ctx *g);
 void gpu_load_begin(gpu_ctx *g);
 /* Loading is over: -1 with *why when a failure was kept (g is then only good to free). */
 int gpu_load_end(gpu_ctx *g, char **why);
+/*
+ * From now on every failure is kept as while loading (the first one; later calls do nothing), for
+ * --backend auto to go on with the CPU; gpu_failed tells.
+ */
+void gpu_keep_failures(gpu_ctx *g);
+/* -1 with *why when a failure was kept (the device is then only good to free), else 0. */
+int gpu_failed(const gpu_ctx *g, char **why);
 /* A failure that is not the device's (a weight fp16 cannot hold): kept while loading, else fatal. */
 void gpu_refuse(gpu_ctx *g, const char *msg);
 

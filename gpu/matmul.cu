@@ -72,7 +72,7 @@ gpu_gemm_f16(gpu_ctx *g, float *y, const __half *x16, int rows, int in, int out,
     const float alpha = 1.0f, beta = 0.0f;
     char what[96];
     snprintf(what, sizeof what, "the matrix product %d x %d -> %d (cublasGemmEx)", rows, in, out);
-    cublasStatus_t st = g->inject == GPUMSG_FAIL_CUBLAS
+    cublasStatus_t st = gpu_injected(g, GPUMSG_FAIL_CUBLAS)
                             ? CUBLAS_STATUS_EXECUTION_FAILED
                             : cublasGemmEx(g->blas, CUBLAS_OP_T, CUBLAS_OP_N, out, rows, in, &alpha,
                                            w, CUDA_R_16F, in, x16, CUDA_R_16F, in, &beta, y,

@@ -143,6 +143,7 @@ extern "C" int32_t
 gpu_sample(gpu_ctx *g, const float *logits, int n, float temp, int top_k, float top_p,
            float repeat_penalty, uint64_t rnd, const int32_t *seen, size_t nseen)
 {
+    g->samples++;
     if (!gpu_begin(g, "sampling from %d logits, %zu seen ids", n, nseen))
         return 0;
     if (n < 1 || n > SAMPLER_RULE_MAX_N || nseen > 0x7fffffff)

@@ -54,6 +54,8 @@ linefront_stop_name(engine_stop stop)
         return "stopped";
     case ENGINE_STOP_CONTEXT:
         return "context full";
+    case ENGINE_STOP_DEVICE:
+        return "the GPU failed";
     }
     return "?";
 }

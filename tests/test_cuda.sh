@@ -110,17 +110,52 @@ unset IMP_CHAT_CUDA_FAIL
     grep -q "^imp-chat: using the CPU backend: CUDA error in allocating" "$WORK/err"
 ok $? "auto: an allocation failure while loading falls back to the CPU"
 export IMP_CHAT_CUDA_FAIL=kernel
-run -m "$MODEL" -p "Hi" -n 1
+run -m "$MODEL" --backend cuda -p "Hi" -n 1
 unset IMP_CHAT_CUDA_FAIL
 [ "$rc" -eq 1 ] && [ "$(wc -l <"$WORK/err")" -eq 1 ] &&
     grep -q "CUDA error in launching the .* kernel (.*) on " "$WORK/err"
-ok $? "a kernel failure after loading is one line naming the kernel and its sizes"
+ok $? "cuda: a kernel failure after loading is one line naming the kernel and its sizes"
 export IMP_CHAT_CUDA_FAIL=cublas
 run -m "$MODEL" --backend cuda -p "What is the capital of France?" -n 1
 unset IMP_CHAT_CUDA_FAIL
 [ "$rc" -eq 1 ] && [ "$(wc -l <"$WORK/err")" -eq 1 ] &&
     grep -q "CUDA error in the matrix product .* (rows .*) on .*cuBLAS status" "$WORK/err"
 ok $? "a cuBLAS failure is one line naming the product and its sizes"
+# a failure in the middle of a conversation (KIND@N: from the Nth token sampled on): --backend
+# cuda ends with its one line, auto goes on with the CPU. The turn running keeps the tokens given
+# before the failure, the conversation (its image too, encoded again from the pixels kept) goes
+# back into the CPU's cache, and the next replies are the ones a CPU run of the same conversation
+# gives: the reference cuts the first reply to the one token the GPU gave (its first greedy token
+# is the CPU's, checked above).
+cat >"$WORK/fall.txt" <<EOS
+/image $IMAGES/chelsea.png
+What animal is in the picture?
+What color is it?
+Is it asleep?
+EOS
+export IMP_CHAT_CUDA_FAIL=kernel@2
+run -m "$MODEL" --backend cuda --script "$WORK/fall.txt" -n 6 --print-ids
+unset IMP_CHAT_CUDA_FAIL
+[ "$rc" -eq 1 ] && [ "$(grep -c "CUDA error in launching the .* kernel" "$WORK/err")" -eq 1 ]
+ok $? "cuda: a kernel failure in the middle of a reply ends the run with its one line"
+{ echo "/set max-tokens 1"; sed -n 1,2p "$WORK/fall.txt"; echo "/set max-tokens 6"; sed -n '3,$p' "$WORK/fall.txt"; } >"$WORK/fall-cpu.txt"
+run -m "$MODEL" --backend cpu --weights f16 --script "$WORK/fall-cpu.txt" -n 6 --print-ids
+cp "$WORK/out" "$WORK/fall-cpu.out"
+export IMP_CHAT_CUDA_FAIL=kernel@2
+run -m "$MODEL" --script "$WORK/fall.txt" -n 6 --print-ids
+unset IMP_CHAT_CUDA_FAIL
+[ "$rc" -eq 0 ] && [ "$(wc -l <"$WORK/out")" -eq 3 ]
+ok $? "auto: a kernel failure in the middle of a reply: the script goes on (status $rc)"
+grep -q "CUDA error in launching the .* kernel (.*) on .*; going on with the CPU backend" \
+    "$WORK/err" && [ "$(grep -c "going on with the CPU" "$WORK/err")" -eq 1 ]
+ok $? "auto: the failure is said once, naming the kernel and the move to the CPU"
+[ "$(sed -n 1p "$WORK/out" | wc -w)" -eq 1 ]
+ok $? "auto: the reply that was running keeps the one token given before the failure"
+cmp -s "$WORK/out" "$WORK/fall-cpu.out"
+same=$?
+ok $same "auto: after the failure the replies are the CPU's for the same conversation"
+[ $same -eq 0 ] || { echo "GPU, then CPU:"; cat "$WORK/out"; echo "CPU alone:"; cat "$WORK/fall-cpu.out"; }
+
 export IMP_CHAT_CUDA_FAIL=bogus
 run -m "$MODEL" --backend cuda -p "Hi" -n 1
 unset IMP_CHAT_CUDA_FAIL

@@ -105,13 +105,32 @@ static void
 test_parse_fail(void)
 {
     gpumsg_fail f = GPUMSG_FAIL_KERNEL;
+    long from = -1;
     char *cause = NULL;
-    CHECK(gpumsg_parse_fail(NULL, &f, &cause) == 0 && f == GPUMSG_FAIL_NONE, "unset");
-    CHECK(gpumsg_parse_fail("", &f, &cause) == 0 && f == GPUMSG_FAIL_NONE, "empty");
-    CHECK(gpumsg_parse_fail("alloc", &f, &cause) == 0 && f == GPUMSG_FAIL_ALLOC, "alloc");
-    CHECK(gpumsg_parse_fail("cublas", &f, &cause) == 0 && f == GPUMSG_FAIL_CUBLAS, "cublas");
-    CHECK(gpumsg_parse_fail("kernel", &f, &cause) == 0 && f == GPUMSG_FAIL_KERNEL, "kernel");
-    CHECK(gpumsg_parse_fail("oom\033", &f, &cause) == -1 && cause != NULL, "unknown accepted");
+    CHECK(gpumsg_parse_fail(NULL, &f, &from, &cause) == 0 && f == GPUMSG_FAIL_NONE && from == 0,
+          "unset");
+    CHECK(gpumsg_parse_fail("", &f, &from, &cause) == 0 && f == GPUMSG_FAIL_NONE, "empty");
+    CHECK(gpumsg_parse_fail("alloc", &f, &from, &cause) == 0 && f == GPUMSG_FAIL_ALLOC, "alloc");
+    CHECK(gpumsg_parse_fail("cublas", &f, &from, &cause) == 0 && f == GPUMSG_FAIL_CUBLAS, "cublas");
+    CHECK(gpumsg_parse_fail("kernel", &f, &from, &cause) == 0 && f == GPUMSG_FAIL_KERNEL &&
+              from == 0,
+          "kernel");
+    CHECK(gpumsg_parse_fail("kernel@12", &f, &from, &cause) == 0 && f == GPUMSG_FAIL_KERNEL &&
+              from == 12,
+          "kernel@12 gave %d from %ld", (int)f, from);
+    CHECK(gpumsg_parse_fail("cublas@1", &f, &from, &cause) == 0 && f == GPUMSG_FAIL_CUBLAS &&
+              from == 1,
+          "cublas@1 gave %d from %ld", (int)f, from);
+    static const char *const bad[] = {"kernel@", "kernel@0", "kernel@-3", "kernel@5x",
+                                      "kern@5",  "kernel5",  "@5"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK(gpumsg_parse_fail(bad[i], &f, &from, &cause) == -1 && cause != NULL,
+              "\"%s\" accepted", bad[i]);
+        free(cause);
+        cause = NULL;
+    }
+    CHECK(gpumsg_parse_fail("oom\033", &f, &from, &cause) == -1 && cause != NULL,
+          "unknown accepted");
     if (cause != NULL) {
         check_contains(cause, "IMP_CHAT_CUDA_FAIL=oom", "unknown cause");
         check_contains(cause, "alloc, cublas or kernel", "unknown cause");

@@ -238,7 +238,8 @@ uievents_apply(ui *u, worker_event *ev)
     case WORKER_EV_REPLY_END:
         if (u->reply_entry >= 0 && u->nturns > 0) {
             ui_turn *t = &u->turns[u->nturns - 1];
-            t->stopped = ev->stats.stop == ENGINE_STOP_CANCEL;
+            t->stopped =
+                ev->stats.stop == ENGINE_STOP_CANCEL || ev->stats.stop == ENGINE_STOP_DEVICE;
             transcript_mark(u->tr, u->reply_entry, t->stopped, 0, 0);
         }
         u->reply_entry = -1;

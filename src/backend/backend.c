@@ -138,6 +138,21 @@ backend_load_end(backend *be, char **cause)
     return be->ops->load_end != NULL ? be->ops->load_end(be, cause) : 0;
 }
 
+int
+backend_keep_failures(backend *be)
+{
+    if (be->ops->keep_failures == NULL || be->ops->failed == NULL)
+        return 0;
+    be->ops->keep_failures(be);
+    return 1;
+}
+
+int
+backend_failed(backend *be, char **cause)
+{
+    return be->ops->failed != NULL ? be->ops->failed(be, cause) : 0;
+}
+
 backend_pair
 backend_pair_upload(backend *be, const weights_tensor *w, const weights_tensor *b)
 {

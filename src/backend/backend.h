@@ -35,6 +35,13 @@ typedef struct {
      */
     void (*load_begin)(backend *be);
     int (*load_end)(backend *be, char **cause);
+    /*
+     * Optional (NULL: a backend whose failures always end the program). keep_failures: from now
+     * on every failure is kept as while loading, and the ops after it do nothing; failed: -1 with
+     * *cause once one was kept (the backend is then only good to free).
+     */
+    void (*keep_failures)(backend *be);
+    int (*failed)(backend *be, char **cause);
 
     /*
      * weights: uploaded once from the mapped (or quantized) tensor; the handle keeps its shape.
@@ -159,6 +166,10 @@ void backend_free(backend *be);
 void backend_load_begin(backend *be);
 /* Loading is over: -1 with *cause when it failed on the device (the backend must be freed). */
 int backend_load_end(backend *be, char **cause);
+/* Failures are kept from now on (see backend_ops.keep_failures); 0 when the backend cannot. */
+int backend_keep_failures(backend *be);
+/* -1 with *cause when a kept failure left the backend unusable. */
+int backend_failed(backend *be, char **cause);
 
 /* A weight and its bias (or LayerNorm gain and shift) uploaded together. */
 typedef struct {

@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -111,7 +112,7 @@ gpumsg_failure(const char *op, const char *sizes, const char *card, const char *
 }
 
 int
-gpumsg_parse_fail(const char *s, gpumsg_fail *fail, char **cause)
+gpumsg_parse_fail(const char *s, gpumsg_fail *fail, long *from_token, char **cause)
 {
     static const struct {
         const char *name;
@@ -122,15 +123,30 @@ gpumsg_parse_fail(const char *s, gpumsg_fail *fail, char **cause)
         {"kernel", GPUMSG_FAIL_KERNEL},
     };
     *fail = GPUMSG_FAIL_NONE;
+    *from_token = 0;
     if (s == NULL || *s == '\0')
         return 0;
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (strcmp(s, names[i].name) == 0) {
-            *fail = names[i].fail;
-            return 0;
+    const char *at = strchr(s, '@');
+    size_t kind_len = at != NULL ? (size_t)(at - s) : strlen(s);
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (strlen(names[i].name) != kind_len || strncmp(s, names[i].name, kind_len) != 0)
+            continue;
+        if (at != NULL) {
+            char *end;
+            errno = 0;
+            long n = strtol(at + 1, &end, 10);
+            if (errno != 0 || end == at + 1 || *end != '\0' || n < 1)
+                break;
+            *from_token = n;
         }
+        *fail = names[i].fail;
+        return 0;
+    }
     char *shown = safetext_new(s, strlen(s), 0);
-    log_cause(cause, "IMP_CHAT_CUDA_FAIL=%s: expected alloc, cublas or kernel", shown);
+    log_cause(cause,
+              "IMP_CHAT_CUDA_FAIL=%s: expected alloc, cublas or kernel, each optionally "
+              "followed by @N (from the Nth token sampled on)",
+              shown);
     free(shown);
     return -1;
 }

@@ -43,7 +43,11 @@ typedef enum {
     GPUMSG_FAIL_KERNEL, /* every kernel launch reports a launch failure */
 } gpumsg_fail;
 
-/* Parse IMP_CHAT_CUDA_FAIL's value (NULL or "" is none); -1 with *cause when unknown. */
-int gpumsg_parse_fail(const char *s, gpumsg_fail *fail, char **cause);
+/*
+ * Parse IMP_CHAT_CUDA_FAIL's value (NULL or "" is none): KIND, failing from the start, or KIND@N,
+ * failing from the Nth token sampled on (*from_token N, else 0), so that a failure can come in
+ * the middle of a conversation. -1 with *cause when unknown.
+ */
+int gpumsg_parse_fail(const char *s, gpumsg_fail *fail, long *from_token, char **cause);
 
 #endif

@@ -8,6 +8,36 @@
 #include "log.h"
 #include "xmalloc.h"
 
+/* The parts that live on the backend: the model, the cache and the buffers. */
+static void
+engine_parts_new(engine *e)
+{
+    backend *be = e->be;
+    const imp_config *cfg = &e->cfg;
+    e->vision = siglip_new(be, &e->ck, cfg);
+    e->proj = projector_new(be, &e->ck, cfg);
+    e->lm = phi2_new(be, &e->ck, cfg);
+    e->kv = kvcache_new(e->lm, be, e->ctx);
+    e->vision_out = be->ops->buf_new(be, (size_t)cfg->vis_patches * cfg->vis_hidden);
+    e->prompt_logits->dev = be->ops->buf_new(be, (size_t)cfg->vocab);
+    memset(e->prompt_logits->host, 0, (size_t)cfg->vocab * sizeof(float));
+    e->prompt_logits->fresh = 1; /* zeros until a turn runs */
+    e->x = be->ops->buf_new(be, (size_t)ENGINE_PREFILL_CHUNK * cfg->hidden);
+}
+
+static void
+engine_parts_free(engine *e)
+{
+    backend *be = e->be;
+    be->ops->buf_free(be, e->vision_out);
+    be->ops->buf_free(be, e->x);
+    be->ops->buf_free(be, e->prompt_logits->dev);
+    kvcache_free(e->kv);
+    phi2_free(e->lm);
+    projector_free(e->proj);
+    siglip_free(e->vision);
+}
+
 engine *
 engine_new_parts(backend *be, const imp_config *cfg, const checkpoint *ck, tokenizer *tok,
                  int context, const char *system)
@@ -19,21 +49,64 @@ engine_new_parts(backend *be, const imp_config *cfg, const checkpoint *ck, token
     e->tok = tok;
     e->be = be;
     e->ctx = context > 0 ? context : cfg->context;
-    e->vision = siglip_new(be, ck, cfg);
-    e->proj = projector_new(be, ck, cfg);
-    e->lm = phi2_new(be, ck, cfg);
-    e->kv = kvcache_new(e->lm, be, e->ctx);
+    e->prompt_logits = xcalloc(1, sizeof *e->prompt_logits);
+    e->prompt_logits->host = xcalloc((size_t)cfg->vocab, sizeof(float));
+    engine_parts_new(e);
     sampler_params_init(&sp);
     e->samp = sampler_new(&sp);
     e->conv = chat_new(system);
     e->images = imagecache_new(be, cfg, IMAGECACHE_DEFAULT_LIMIT);
-    e->vision_out = be->ops->buf_new(be, (size_t)cfg->vis_patches * cfg->vis_hidden);
-    e->prompt_logits = xcalloc(1, sizeof *e->prompt_logits);
-    e->prompt_logits->dev = be->ops->buf_new(be, (size_t)cfg->vocab);
-    e->prompt_logits->host = xcalloc((size_t)cfg->vocab, sizeof(float));
-    e->prompt_logits->fresh = 1; /* zeros until a turn runs */
-    e->x = be->ops->buf_new(be, (size_t)ENGINE_PREFILL_CHUNK * cfg->hidden);
     return e;
+}
+
+int
+engine_device_lost(engine *e)
+{
+    return e->fall_back && backend_failed(e->be, NULL) != 0;
+}
+
+/*
+ * --backend auto's GPU failed after loading: the model parts are made again on the CPU from the
+ * checkpoint (the mapped files, or the quantized matrices, which the CPU reads as they are), the
+ * images are encoded again when next used (their pixels were kept), and the conversation goes back
+ * into the cache before the next turn (stale), as after a loaded session. The reply that was
+ * running keeps the tokens given before the failure.
+ */
+int
+engine_check_device(engine *e)
+{
+    char *why = NULL;
+    if (!e->fall_back || backend_failed(e->be, &why) == 0)
+        return 0;
+    char *cause = NULL;
+    backend *cpu = backend_new(BACKEND_CPU, e->threads, NULL, &cause);
+    if (cpu == NULL)
+        fatal("%s; the CPU backend cannot take over: %s", why, cause);
+    engine_parts_free(e);
+    imagecache_move(e->images, cpu);
+    backend_free(e->be);
+    e->be = cpu;
+    engine_parts_new(e);
+    e->fall_back = 0;
+    e->logits = NULL;
+    e->npending = 0;
+    e->regen_ok = 0;
+    kvcache_truncate(e->kv, 0);
+    e->stale = chat_turns(e->conv) > 0;
+    free(e->note);
+    e->note = xasprintf("%s; going on with the CPU backend (the conversation is put back in its "
+                        "cache before the next reply)",
+                        why);
+    free(why);
+    return 1;
+}
+
+char *
+engine_take_note(engine *e)
+{
+    char *note = e->note;
+    e->note = NULL;
+    return note;
 }
 
 /*
@@ -86,6 +159,12 @@ engine_load(const engine_options *opt, backend_choice choice, char **note, char 
         engine_free(e);
         return NULL;
     }
+    /* auto: a GPU that fails later hands the conversation to the CPU instead of ending it */
+    if (choice == BACKEND_AUTO && strcmp(be->ops->name, "cpu") != 0 && backend_keep_failures(be)) {
+        e->fall_back = 1;
+        e->threads = opt->threads;
+        imagecache_keep_pixels(e->images);
+    }
     return e;
 }
 
@@ -133,13 +212,7 @@ engine_free(engine *e)
         return;
     backend *be = e->be;
     imagecache_free(e->images);
-    be->ops->buf_free(be, e->vision_out);
-    be->ops->buf_free(be, e->x);
-    be->ops->buf_free(be, e->prompt_logits->dev);
-    kvcache_free(e->kv);
-    phi2_free(e->lm);
-    projector_free(e->proj);
-    siglip_free(e->vision);
+    engine_parts_free(e);
     if (e->own_be)
         backend_free(be);
     sampler_free(e->samp);
@@ -149,6 +222,7 @@ engine_free(engine *e)
     free(e->prompt_logits);
     free(e->allowed);
     free(e->allowed_logits);
+    free(e->note);
     if (e->own_ck)
         checkpoint_free(&e->ck);
     quant_store_free(e->quant);
@@ -221,8 +295,11 @@ engine_image_encode(engine *e, int slot)
 void
 engine_image_features(engine *e, int slot, float *vision, float *projected)
 {
+    int encoded = engine_image_encode(e, slot);
+    if (engine_check_device(e))
+        encoded = engine_image_encode(e, slot); /* again, on the CPU now in use */
     backend *be = e->be;
-    if (!engine_image_encode(e, slot))
+    if (!encoded)
         vision = NULL; /* features are cached: the vision output is not there any more */
     if (vision != NULL)
         be->ops->buf_download(be, vision, e->vision_out, (size_t)e->cfg.vis_patches * e->cfg.vis_hidden);

@@ -34,6 +34,7 @@ typedef enum {
     ENGINE_STOP_LENGTH,  /* the reply length limit */
     ENGINE_STOP_CANCEL,  /* the cancel flag */
     ENGINE_STOP_CONTEXT, /* the context is full */
+    ENGINE_STOP_DEVICE,  /* the GPU failed; the engine went on with the CPU (engine_take_note) */
 } engine_stop;
 
 typedef struct {
@@ -70,8 +71,15 @@ typedef struct {
     size_t nreply;
 } engine_turn_in;
 
-/* Load the model folder and create the backend; NULL with *cause on failure (*note: backend). */
+/*
+ * Load the model folder and create the backend; NULL with *cause on failure (*note: backend).
+ * With --backend auto, a GPU that fails while loading leaves the work to the CPU (said in *note),
+ * and one that fails later too: the engine then goes on with the CPU, the turn running ends with
+ * ENGINE_STOP_DEVICE and engine_take_note says what happened.
+ */
 engine *engine_new(const engine_options *opt, char **note, char **cause);
+/* What the engine has to say since the last call (a move to the CPU), or NULL. New string. */
+char *engine_take_note(engine *e);
 /*
  * Build an engine from parts already loaded (the benchmark's synthetic weights); be is borrowed
  * (free it after the engine), tok is taken over (it may be NULL: text in, text out are then

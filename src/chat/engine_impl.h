@@ -60,10 +60,20 @@ struct engine {
     float *allowed_logits; /* (vocab) host copy of the logits being masked */
     engine_progress_fn progress;
     void *progress_ctx;
+    int fall_back;         /* --backend auto on a GPU: a device failure moves to the CPU */
+    int threads;           /* the CPU backend's threads then */
+    char *note;            /* what the engine has to say (a move to the CPU), or NULL */
 };
 
 /* Run the vision tower and projector for slot unless its features are cached; 1 when it ran. */
 int engine_image_encode(engine *e, int slot);
+/* Whether the device failed (only asked where the engine can fall back to the CPU). */
+int engine_device_lost(engine *e);
+/*
+ * After work on the backend: when --backend auto's GPU failed, go on with the CPU (see
+ * engine.c). 1 when that happened.
+ */
+int engine_check_device(engine *e);
 /* Give back the image references turn t holds. */
 void engine_release_turn(engine *e, const chat_turn *t);
 

@@ -214,6 +214,11 @@ engine_generate(engine *e, int max_tokens, engine_token_fn fn, void *fn_ctx,
                 ? engine_sample_allowed(e)
                 : e->be->ops->sample(e->be, e->logits, e->cfg.vocab, sampler_params_borrow(e->samp),
                                      sampler_rng_borrow(e->samp), e->seen, e->nseen);
+        if (engine_device_lost(e)) {
+            /* the id came from a failed device: the reply ends with the tokens before it */
+            st->stop = ENGINE_STOP_DEVICE;
+            break;
+        }
         if (step == 0)
             tfirst = engine_now_ms();
         st->generated++;
@@ -327,6 +332,7 @@ engine_run_turn(engine *e, const char *text, int32_t *ids, size_t n, const int *
     engine_mark_prompt_end(e, t, last_prompt_id);
 
     engine_generate(e, max_tokens, fn, fn_ctx, cancel, &st, t0);
+    engine_check_device(e);
     if (stats != NULL)
         *stats = st;
     return 0;
@@ -385,6 +391,7 @@ engine_regen(engine *e, int max_tokens, engine_token_fn fn, void *fn_ctx, volati
     }
     st.reused = kvcache_length(e->kv) - st.new_positions;
     engine_generate(e, max_tokens, fn, fn_ctx, cancel, &st, t0);
+    engine_check_device(e);
     if (stats != NULL)
         *stats = st;
     return 0;
@@ -509,8 +516,9 @@ engine_drop_oldest_image(engine *e)
     }
 }
 
-int
-engine_make_room(engine *e, const engine_room_plan *plan, engine_stats *stats)
+/* engine_make_room's work on the backend in use. */
+static int
+engine_rebuild(engine *e, const engine_room_plan *plan, engine_stats *stats)
 {
     engine_stats st;
     memset(&st, 0, sizeof st);
@@ -574,6 +582,16 @@ engine_make_room(engine *e, const engine_room_plan *plan, engine_stats *stats)
     }
     e->stale = 0;
     return 0;
+}
+
+int
+engine_make_room(engine *e, const engine_room_plan *plan, engine_stats *stats)
+{
+    int rc = engine_rebuild(e, plan, stats);
+    /* the GPU failed on the way: the CPU now in use builds the cache again */
+    if (engine_check_device(e))
+        rc = engine_rebuild(e, NULL, stats);
+    return rc;
 }
 
 void

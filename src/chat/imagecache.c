@@ -12,7 +12,7 @@ typedef struct {
     int live;               /* holds pixels or features; a free slot is reused */
     unsigned char hash[32]; /* SHA-256 of the original size and the resized pixels */
     char *name;
-    float *pixels;          /* (3, image, image) on the host, until encoded */
+    float *pixels;          /* (3, image, image) on the host, until encoded (unless kept) */
     float *features;        /* (patches, hidden) on the backend, once encoded */
     int refs;
     unsigned long used;     /* the cache's clock at the last add or reference */
@@ -27,6 +27,7 @@ struct imagecache {
     size_t bytes, limit;
     unsigned long clock;
     int evicted;
+    int keep_pixels;        /* pixels stay after encoding */
 };
 
 imagecache *
@@ -177,12 +178,33 @@ imagecache_set_features(imagecache *c, int slot, float *features)
     assert(s->features == NULL);
     s->features = features;
     c->bytes += c->feature_bytes;
-    if (s->pixels != NULL) {
+    if (s->pixels != NULL && !c->keep_pixels) {
         free(s->pixels);
         s->pixels = NULL;
         c->bytes -= c->pixel_bytes;
     }
     imagecache_trim(c);
+}
+
+void
+imagecache_keep_pixels(imagecache *c)
+{
+    c->keep_pixels = 1;
+}
+
+void
+imagecache_move(imagecache *c, backend *be)
+{
+    assert(c->keep_pixels);
+    for (int i = 0; i < c->nslots; i++) {
+        imagecache_slot *s = &c->slots[i];
+        if (s->features != NULL) {
+            c->be->ops->buf_free(c->be, s->features);
+            s->features = NULL;
+            c->bytes -= c->feature_bytes;
+        }
+    }
+    c->be = be;
 }
 
 const char *

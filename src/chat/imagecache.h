@@ -44,12 +44,22 @@ int imagecache_add_rgb(imagecache *c, const image_rgb *img, const char *name);
 void imagecache_ref(imagecache *c, int slot);
 /* Give one reference back; the slot may then be freed when the cache is over its limit. */
 void imagecache_unref(imagecache *c, int slot);
-/* Borrow slot's normalised pixels (3, image, image), or NULL once it is encoded. */
+/* Borrow slot's normalised pixels (3, image, image), or NULL once it is encoded (unless kept). */
 const float *imagecache_pixels_borrow(const imagecache *c, int slot);
 /* Borrow slot's features (patches, hidden) on the backend, or NULL until it is encoded. */
 const float *imagecache_features_borrow(imagecache *c, int slot);
 /* Store slot's features (taken over; a backend buffer of patches * hidden); the pixels go. */
 void imagecache_set_features(imagecache *c, int slot, float *features);
+/*
+ * Keep every slot's pixels after it is encoded (1.7 MB each for the real model), so that its
+ * features can be computed again on another backend.
+ */
+void imagecache_keep_pixels(imagecache *c);
+/*
+ * Go on with be (borrowed): the features on the old backend are freed (the slots are encoded
+ * again when next used). Only for a cache that keeps its pixels.
+ */
+void imagecache_move(imagecache *c, backend *be);
 /* Borrow the name the slot was added under. */
 const char *imagecache_name(const imagecache *c, int slot);
 /* Change the byte limit (frees what is over it now). */

@@ -147,7 +147,18 @@ static const sessiondoc_stop session_stops[] = {
     [ENGINE_STOP_LENGTH] = SESSIONDOC_STOP_LENGTH,
     [ENGINE_STOP_CANCEL] = SESSIONDOC_STOP_CANCEL,
     [ENGINE_STOP_CONTEXT] = SESSIONDOC_STOP_CONTEXT,
+    [ENGINE_STOP_DEVICE] = SESSIONDOC_STOP_CANCEL, /* cut short, as by the user */
 };
+
+/* Pass on what the engine has to say (the GPU failed and the CPU took over). */
+static void
+session_engine_note(session *s, const sink *out)
+{
+    char *note = engine_take_note(s->eng);
+    if (note != NULL)
+        session_say(out, SINK_WARNING, "%s", note);
+    free(note);
+}
 
 /* Store a finished reply in its turn, tell the sink, and save. */
 static void
@@ -169,6 +180,7 @@ session_reply_end(session_reply *r, const engine_stats *st)
                     st->limited_to, s->doc.max_tokens);
     if (r->out != NULL && r->out->reply_end != NULL)
         r->out->reply_end(r->out->ctx, st, r->turn->ids, r->turn->nids);
+    session_engine_note(s, r->out);
     session_autosave(s, r->out);
 }
 
@@ -224,6 +236,7 @@ session_rebuild(session *s, const engine_room_plan *plan, const sink *out, char 
     engine_set_progress(s->eng, session_progress, (void *)out);
     int rc = engine_make_room(s->eng, plan, NULL);
     engine_set_progress(s->eng, NULL, NULL);
+    session_engine_note(s, out);
     if (plan != NULL && (plan->images > 0 || plan->turns > 0)) {
         session_mark_dropped(s, plan);
         char *what = session_room_text_new(plan);
