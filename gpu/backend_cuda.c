@@ -346,8 +346,8 @@ static const backend_ops cuda_ops = {
     .name = "cuda",
     .weight_modes = QUANT_MODE_BIT(QUANT_F16) | QUANT_MODE_BIT(QUANT_Q8) | QUANT_MODE_BIT(QUANT_Q4),
     /*
-     * fp16 as shipped: the model fits any card it is worth running on (7 GiB), and on a GPU the
-     * products are fast enough that the quantization error buys little (see README, "CUDA")
+     * as shipped: the reference's numbers, in 7.2 GiB of device memory; q8 and q4 are for smaller
+     * cards and for decode speed, not yet measured on a GPU (README, "Quantized weights")
      */
     .default_weights = QUANT_F16,
     .free = cuda_free,
