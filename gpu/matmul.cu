@@ -162,8 +162,8 @@ mm_dequant_group(float *wq, uint4 pack, float d)
 
 // y (out) = x (in) . W^T + b for a quantized W: warp w of the grid computes output row w, each
 // lane a group at a time. Groups wholly past in hold only padding and are not read; x is read
-// only below in.
-template <int BITS>
+// only below in. XVEC: x is 16-byte aligned and read 4 floats at a time (the same sums).
+template <int BITS, bool XVEC>
 __global__ void __launch_bounds__(GEMV_THREADS)
 mm_gemv_q_kernel(float *y, const float *x, const uint8_t *qs, const __half *d, const float *b,
                  int in, int out, size_t row_bytes, int blocks)
@@ -182,8 +182,20 @@ mm_gemv_q_kernel(float *y, const float *x, const uint8_t *qs, const __half *d, c
         mm_dequant_group<BITS>(wq, wr[i], __half2float(dr[MM_GROUP_BLOCK(BITS, i)]));
         const float *xs = x + (size_t)i * G;
         int n = in - i * G < G ? in - i * G : G;
-        for (int t = 0; t < n; t++)
-            s += wq[t] * gpu_round16(xs[t]);
+        if (XVEC && n == G) {
+            for (int t = 0; t < G; t += 4) {
+                float4 v = *(const float4 *)(xs + t);
+                s += wq[t] * gpu_round16(v.x);
+                s += wq[t + 1] * gpu_round16(v.y);
+                s += wq[t + 2] * gpu_round16(v.z);
+                s += wq[t + 3] * gpu_round16(v.w);
+            }
+        } else {
+            // a fixed count keeps wq's indices constant, so it stays in registers
+            for (int t = 0; t < G; t++)
+                if (t < n)
+                    s += wq[t] * gpu_round16(xs[t]);
+        }
     }
     for (int off = 16; off > 0; off >>= 1)
         s += __shfl_xor_sync(0xffffffffu, s, off);
@@ -220,10 +232,26 @@ mm_dequant_kernel(__half *tile, const uint8_t *qs, const __half *d, int r0, int 
                 *(uint4 *)(dst + t) = pack;
             }
         } else {
-            for (int t = 0; t < m; t++)
-                dst[t] = __float2half_rn(wq[t]);
+            for (int t = 0; t < G; t++)
+                if (t < m)
+                    dst[t] = __float2half_rn(wq[t]);
         }
     }
+}
+
+// Launch the matrix-vector kernel of a quantized W, with x's reads as its alignment allows.
+template <int BITS>
+static void
+mm_gemv_q(gpu_ctx *g, float *y, const float *x, const gpu_qmatrix *w, const float *b)
+{
+    unsigned int blocks = (unsigned int)(((size_t)w->rows * 32 + GEMV_THREADS - 1) / GEMV_THREADS);
+    const __half *d = (const __half *)w->d;
+    if (((uintptr_t)x & 15) == 0)
+        mm_gemv_q_kernel<BITS, true><<<blocks, GEMV_THREADS, 0, g->stream>>>(
+            y, x, w->qs, d, b, w->cols, w->rows, w->row_bytes, w->blocks);
+    else
+        mm_gemv_q_kernel<BITS, false><<<blocks, GEMV_THREADS, 0, g->stream>>>(
+            y, x, w->qs, d, b, w->cols, w->rows, w->row_bytes, w->blocks);
 }
 
 // Output rows of a quantized matrix with in columns dequantized at a time.
@@ -249,13 +277,10 @@ gpu_linear_q(gpu_ctx *g, float *y, const float *x, int rows, const gpu_qmatrix *
                    b != NULL ? ", bias" : ""))
         return;
     if (rows == 1) {
-        unsigned int blocks = (unsigned int)(((size_t)out * 32 + GEMV_THREADS - 1) / GEMV_THREADS);
         if (w->bits == 8)
-            mm_gemv_q_kernel<8><<<blocks, GEMV_THREADS, 0, g->stream>>>(y, x, w->qs, d, b, in, out,
-                                                                        w->row_bytes, w->blocks);
+            mm_gemv_q<8>(g, y, x, w, b);
         else
-            mm_gemv_q_kernel<4><<<blocks, GEMV_THREADS, 0, g->stream>>>(y, x, w->qs, d, b, in, out,
-                                                                        w->row_bytes, w->blocks);
+            mm_gemv_q<4>(g, y, x, w, b);
         gpu_check_launch(g, "quantized matrix-vector product");
         return;
     }
