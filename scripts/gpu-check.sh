@@ -184,9 +184,11 @@ field() {
     grep "\"bench\":\"$2\"" "$log/$1.log" | sed -n "${4:-1}p" |
         sed -n "s/.*\"$3\":\([0-9.]*\).*/\1/p"
 }
-bench_line="bench f16: vision $(field bench vision ms) ms, prefill 777 $(field bench prefill ms) ms, \
+bench_line="bench f16: vision $(field bench vision ms) ms, \
+prefill 777 $(field bench prefill ms) ms, \
 follow-up 20 $(field bench followup_first_token ms) ms, \
-decode@100 $(field bench decode tokens_per_s 1) tok/s, decode@1500 $(field bench decode tokens_per_s 2) tok/s"
+decode@100 $(field bench decode tokens_per_s 1) tok/s, \
+decode@1500 $(field bench decode tokens_per_s 2) tok/s"
 for mode in q8 q4; do
     bench_line="$bench_line
 bench $mode: prefill 777 $(field bench-$mode prefill ms) ms, \
