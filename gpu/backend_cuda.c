@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <assert.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,18 +9,21 @@
 #include "f16.h"
 #include "gpu.h"
 #include "log.h"
+#include "safetext.h"
 #include "sampler_rule.h"
 #include "xmalloc.h"
 
 /*
  * Matrices (two or more dimensions) live on the device as fp16, as shipped (BF16 and F32 are
- * converted once); vectors (biases, LayerNorm parameters) as fp32.
+ * converted once), or quantized, as quant.h lays them out; vectors (biases, LayerNorm
+ * parameters) as fp32.
  */
 struct backend_weight {
-    int64_t rows; /* shape[0] */
-    int64_t cols; /* elements per row */
-    int half;     /* 1: fp16 matrix, 0: fp32 vector */
-    void *data;   /* device */
+    int64_t rows;  /* shape[0] */
+    int64_t cols;  /* elements per row */
+    int half;      /* 1: fp16 matrix, 0: fp32 vector or quantized matrix */
+    void *data;    /* device */
+    gpu_qmatrix q; /* a quantized matrix (q.bits 8 or 4; 0 otherwise), its pointers into data */
 };
 
 struct backend_kv {
@@ -41,11 +45,55 @@ cuda_ctx(backend *be)
 
 /* ------------------------------------------------------------------ weights and buffers */
 
+/*
+ * Upload a quantized matrix as is. Prefill dequantizes it into fp16 (matmul.cu): a block whose
+ * largest weight d * 127 (q8) or d * 8 (q4) lies beyond fp16's range is refused.
+ */
+static void
+cuda_weight_quant(gpu_ctx *g, backend_weight *w, const weights_tensor *t, const char *what)
+{
+    quant_matrix m = quant_matrix_of(t);
+    float most = m.dtype == WEIGHTS_Q8 ? 127.0f : 8.0f, worst = 0.0f;
+    for (size_t i = 0; i < (size_t)(m.rows * m.blocks); i++) {
+        float d = fabsf(f16_to_f32(m.d[i]));
+        worst = d > worst ? d : worst;
+    }
+    if ((f32_to_f16(worst * most) & 0x7c00) == 0x7c00) {
+        char *name = safetext_new(t->name, strlen(t->name), 0);
+        char *msg = xasprintf("tensor %s: a dequantized weight of magnitude up to %g lies beyond "
+                              "fp16's range (65504), which the CUDA backend's products need: run "
+                              "this model with --backend cpu",
+                              name, (double)(worst * most));
+        gpu_refuse(g, msg);
+        free(msg);
+        free(name);
+        return;
+    }
+    size_t bytes = quant_matrix_bytes(m.dtype, m.rows, m.cols);
+    w->data = gpu_alloc(g, bytes, what);
+    gpu_upload(g, w->data, t->data, bytes, what);
+    w->q.bits = m.dtype == WEIGHTS_Q8 ? 8 : 4;
+    w->q.rows = (int)m.rows;
+    w->q.cols = (int)m.cols;
+    w->q.blocks = (int)m.blocks;
+    w->q.row_bytes = m.row_bytes;
+    w->q.qs = w->data;
+    w->q.d = (const uint16_t *)((const char *)w->data + ((const char *)m.d - (const char *)m.qs));
+}
+
 static backend_weight *
 cuda_weight_new(backend *be, const weights_tensor *t)
 {
     gpu_ctx *g = cuda_ctx(be);
     backend_weight *w = xcalloc(1, sizeof *w);
+    if (t->dtype == WEIGHTS_Q8 || t->dtype == WEIGHTS_Q4) {
+        char *what = xasprintf("weight %s", t->name);
+        w->rows = t->shape[0];
+        w->cols = t->shape[1];
+        cuda_weight_quant(g, w, t, what);
+        free(what);
+        return w;
+    }
     size_t n = (size_t)t->nelem;
     w->rows = t->ndim > 0 ? t->shape[0] : 1;
     w->cols = w->rows > 0 ? t->nelem / w->rows : 0;
@@ -130,9 +178,12 @@ static void
 cuda_linear(backend *be, float *y, const float *x, int rows, const backend_weight *w,
             const backend_weight *b)
 {
-    assert(w->half && (b == NULL || (!b->half && b->rows == w->rows)));
-    gpu_linear(cuda_ctx(be), y, x, rows, (int)w->cols, (int)w->rows, w->data,
-               b != NULL ? b->data : NULL);
+    assert((w->half || w->q.bits != 0) && (b == NULL || (!b->half && b->rows == w->rows)));
+    if (w->q.bits != 0)
+        gpu_linear_q(cuda_ctx(be), y, x, rows, &w->q, b != NULL ? b->data : NULL);
+    else
+        gpu_linear(cuda_ctx(be), y, x, rows, (int)w->cols, (int)w->rows, w->data,
+                   b != NULL ? b->data : NULL);
 }
 
 /* One product after another; the kernels of a batch already fill the GPU. */
@@ -305,8 +356,11 @@ cuda_failed(backend *be, char **cause)
 
 static const backend_ops cuda_ops = {
     .name = "cuda",
-    /* q8 and q4 need their own kernels (quant.h gives the layout): fp16 only for now */
-    .weight_modes = QUANT_MODE_BIT(QUANT_F16),
+    .weight_modes = QUANT_MODE_BIT(QUANT_F16) | QUANT_MODE_BIT(QUANT_Q8) | QUANT_MODE_BIT(QUANT_Q4),
+    /*
+     * as shipped: the reference's numbers, in 7.2 GiB of device memory; q8 and q4 are for smaller
+     * cards and for decode speed, not yet measured on a GPU (README, "Quantized weights")
+     */
     .default_weights = QUANT_F16,
     .free = cuda_free,
     .load_begin = cuda_load_begin,

@@ -38,6 +38,9 @@ struct gpu_ctx {
     // scratch, grown on demand; contents are not kept between ops
     __half *act16; // fp16 copy of a matrix product's input
     size_t act16_bytes;
+    __half *deq16; // fp16 tile of a quantized matrix (gpu_linear_q)
+    size_t deq16_bytes;
+    int dequant_rows; // IMP_CUDA_DEQUANT_ROWS: rows per tile (0: 64 MiB worth)
     int32_t *ids; // token ids of an embedding lookup, seen ids of a sampling step
     size_t ids_bytes;
     float *s_work; // (n) penalised logits
@@ -86,8 +89,8 @@ void gpu_check_launch(gpu_ctx *g, const char *kernel);
 void gpu_grow(gpu_ctx *g, void **buf, size_t *cap, size_t bytes, const char *what);
 // Blocks for a grid-stride loop over n elements with threads per block.
 unsigned int gpu_blocks(size_t n, int threads);
-// y (rows, out) = x16 (rows, in) . W^T in fp32 through cuBLAS (no bias).
-void gpu_gemm_f16(gpu_ctx *g, float *y, const __half *x16, int rows, int in, int out,
+// y (rows, out) = x16 (rows, in) . W^T in fp32 through cuBLAS (no bias), y's rows ldy apart.
+void gpu_gemm_f16(gpu_ctx *g, float *y, int ldy, const __half *x16, int rows, int in, int out,
                   const __half *w);
 
 // Round a float to fp16 and back: what a matrix product sees of an activation.

@@ -210,6 +210,9 @@ gpu_ctx_new(size_t need, char **why)
     snprintf(g->name, sizeof g->name, "%s", prop.name);
     const char *sync = getenv("IMP_CUDA_SYNC");
     g->sync_each = sync != NULL && *sync != '\0' && strcmp(sync, "0") != 0;
+    // small tiles make the tests run the tile loop on small matrices
+    const char *tile = getenv("IMP_CUDA_DEQUANT_ROWS");
+    g->dequant_rows = tile != NULL ? atoi(tile) : 0;
     if ((err = cudaStreamCreateWithFlags(&g->stream, cudaStreamNonBlocking)) != cudaSuccess) {
         log_cause(why, "cudaStreamCreate on %s: %s", prop.name, cudaGetErrorString(err));
         free(g);
@@ -234,8 +237,8 @@ gpu_ctx_free(gpu_ctx *g)
 {
     if (g == NULL)
         return;
-    void *bufs[] = {g->act16,  g->ids,      g->s_work,     g->s_marks, g->s_keys,
-                    g->s_sorted, g->s_cum, g->s_sort_tmp, g->s_out};
+    void *bufs[] = {g->act16,  g->deq16,    g->ids,   g->s_work,     g->s_marks,
+                    g->s_keys, g->s_sorted, g->s_cum, g->s_sort_tmp, g->s_out};
     if (g->failure != NULL) {
         // after a failure: release what can be released, report nothing more
         cudaStreamSynchronize(g->stream);

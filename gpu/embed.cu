@@ -72,7 +72,7 @@ gpu_patch_embed(gpu_ctx *g, float *y, const float *pixels, int image, int patch,
     embed_im2col_kernel<<<gpu_blocks(n, EMBED_THREADS), EMBED_THREADS, 0, g->stream>>>(
         g->act16, pixels, image, patch);
     gpu_check_launch(g, "patch extraction");
-    gpu_gemm_f16(g, y, g->act16, npatch, plen, dim, (const __half *)w);
+    gpu_gemm_f16(g, y, dim, g->act16, npatch, plen, dim, (const __half *)w);
     size_t ny = (size_t)npatch * dim;
     embed_bias_pos_kernel<<<gpu_blocks(ny, EMBED_THREADS), EMBED_THREADS, 0, g->stream>>>(
         y, b, (const __half *)pos, ny, dim);

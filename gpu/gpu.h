@@ -71,6 +71,23 @@ void gpu_sync(gpu_ctx *g, const char *what);
  */
 void gpu_linear(gpu_ctx *g, float *y, const float *x, int rows, int in, int out, const uint16_t *w,
                 const float *b);
+/* A quantized matrix on the device: quant.h's buffer uploaded as is. */
+typedef struct {
+    int bits;          /* 8 (q8: weight d * v) or 4 (q4: weight d * (u - 8)) */
+    int rows, cols;    /* the logical shape (cols before padding) */
+    int blocks;        /* scales per stored row */
+    size_t row_bytes;  /* bytes of values per stored row */
+    const uint8_t *qs; /* device (rows, row_bytes) values */
+    const uint16_t *d; /* device (rows, blocks) fp16 scales */
+} gpu_qmatrix;
+
+/*
+ * gpu_linear with a quantized W (out = w->rows, in = w->cols): one row reads the weights once and
+ * dequantizes them in registers; more rows dequantize W into fp16 tiles of a bounded number of
+ * output rows (IMP_CUDA_DEQUANT_ROWS, else 64 MiB worth) for cuBLAS. Twin: quant_linear_f16.
+ */
+void gpu_linear_q(gpu_ctx *g, float *y, const float *x, int rows, const gpu_qmatrix *w,
+                  const float *b);
 /* y (rows, dim) = LayerNorm(x) * gain + bias, statistics in fp32. */
 void gpu_layernorm(gpu_ctx *g, float *y, const float *x, int rows, int dim, const float *gain,
                    const float *bias, float eps);

@@ -2,7 +2,8 @@
 # Everything the CUDA backend needs checked on a GPU, in one call of at most 6 minutes: unpack the
 # libraries prepared by scripts/fetch-debs.sh, configure for the local GPU only, build, run the
 # CUDA tests (IMP_CUDA_SYNC=1, so a failing kernel is named), a short
-# imp-bench --synthetic --backend cuda, and the rest of the test suite while time remains. Every
+# imp-bench --synthetic --backend cuda with f16, q8 and q4 weights, and the rest of the test suite
+# while time remains. Every
 # step has a timeout; logs go to $OUT when it is set (else .deps/gpu-check); a short table is
 # printed last.
 #
@@ -172,14 +173,29 @@ cp tests/test_cuda.log tests/test_cuda.sh.log test-suite.log "$log/" 2>/dev/null
 note="synthetic weights at the real size"
 step bench 120 ./imp-bench --synthetic --backend cuda --decode-positions 100,1500 \
     --decode-tokens 8 || failed=1
-# one number per measurement for the table: vision, prefill, follow-up, decode at each depth
+# q8 and q4: the language model's prefill and decode (the vision tower is q8 in both)
+for mode in q8 q4; do
+    note="synthetic weights, --weights $mode"
+    step bench-$mode 90 ./imp-bench --synthetic --backend cuda --weights $mode --skip-vision \
+        --decode-positions 100,1500 --decode-tokens 8 || failed=1
+done
+# field LOG BENCH KEY [N]: one number per measurement for the table
 field() {
-    grep "\"bench\":\"$1\"" "$log/bench.log" | sed -n "${3:-1}p" |
-        sed -n "s/.*\"$2\":\([0-9.]*\).*/\1/p"
+    grep "\"bench\":\"$2\"" "$log/$1.log" | sed -n "${4:-1}p" |
+        sed -n "s/.*\"$3\":\([0-9.]*\).*/\1/p"
 }
-bench_line="bench: vision $(field vision ms) ms, prefill 777 $(field prefill ms) ms, \
-follow-up 20 $(field followup_first_token ms) ms, decode@100 $(field decode tokens_per_s 1) tok/s, \
-decode@1500 $(field decode tokens_per_s 2) tok/s"
+bench_line="bench f16: vision $(field bench vision ms) ms, \
+prefill 777 $(field bench prefill ms) ms, \
+follow-up 20 $(field bench followup_first_token ms) ms, \
+decode@100 $(field bench decode tokens_per_s 1) tok/s, \
+decode@1500 $(field bench decode tokens_per_s 2) tok/s"
+for mode in q8 q4; do
+    bench_line="$bench_line
+bench $mode: prefill 777 $(field bench-$mode prefill ms) ms, \
+follow-up 20 $(field bench-$mode followup_first_token ms) ms, \
+decode@100 $(field bench-$mode decode tokens_per_s 1) tok/s, \
+decode@1500 $(field bench-$mode decode tokens_per_s 2) tok/s"
+done
 
 step check-all 150 make -j"$jobs" check || failed=1
 cp test-suite.log "$log/check-all-suite.log" 2>/dev/null

@@ -615,9 +615,10 @@ main(int argc, char **argv)
         log_error("%s", cause);
         return 1;
     }
-    backend *be = backend_new_for(bo.backend, bo.threads,
-                                  backend_model_bytes(&cfg, cfg.context, bo.prompt_positions),
-                                  bo.weights, &note, &cause);
+    backend *be =
+        backend_new_for(bo.backend, bo.threads,
+                        backend_model_bytes(&cfg, cfg.context, bo.prompt_positions, bo.weights),
+                        bo.weights, &note, &cause);
     if (be == NULL) {
         log_error("%s", cause);
         return 1;

@@ -3,7 +3,8 @@
  * - every op on seeded random inputs at the fixture's and the real model's shapes, each with its
  *   relative-error tolerance (max|cuda-cpu| / max|cpu|, NaN/Inf fail) and guard values around the
  *   output that must survive; the KV cache written in pieces, rewritten after a truncation, and
- *   layers kept apart;
+ *   layers kept apart; products with q8 and q4 weights against their plain-C twin
+ *   (quant_linear_f16), which rounds as the device does;
  * - sampling: the same ids and random stream as the CPU for several seeds and settings;
  * - the fixture cases end to end: vision and projector outputs and logits within 1e-2 of
  *   tests/fixtures/expected, the same first greedy token; the multi-turn case with the cache
@@ -29,6 +30,7 @@
 #include "image.h"
 #include "phi2.h"
 #include "projector.h"
+#include "quant.h"
 #include "siglip.h"
 #include "synthetic.h"
 #include "testutil.h"
@@ -37,6 +39,12 @@
 
 /* fp16 rounding of the input of every matrix product: about 2^-12 per element */
 #define TOL_LINEAR 3e-3
+/*
+ * Quantized weights against their twin (quant_linear_f16): the same fp16 roundings of the input
+ * (and of the weights for rows > 1) on both sides, only the order of the fp32 sums differs, a few
+ * 2^-24 of the terms' magnitude times sqrt(in): under 1e-6 of the largest output at these sizes.
+ */
+#define TOL_LINEAR_Q 1e-5
 #define TOL_NORM 1e-4
 #define TOL_ELEMENTWISE 1e-5
 #define TOL_ROPE 1e-5
@@ -53,6 +61,11 @@
  * shapes, the one-row kernel), which can flip an fp16 rounding here and there.
  */
 #define TOL_TRANSCRIPT 5e-3
+/*
+ * Rows of a quantized matrix dequantized at a time for rows > 1 (IMP_CUDA_DEQUANT_ROWS): few, so
+ * that small matrices run the tile loop, with whole tiles and a last partial one.
+ */
+#define DEQUANT_ROWS "48"
 /* guard floats before and after every output */
 #define GUARD 64
 #define GUARD_VALUE -12345.5f
@@ -228,6 +241,67 @@ check_linear_batch(int rows, int in, int out1, int out2, const char *label)
     free(want2);
     free(got1);
     free(got2);
+}
+
+/*
+ * A quantized linear layer (q8 or q4) against its plain-C twin: rows 1 takes the matrix-vector
+ * kernel, more rows the fp16 tiles and cuBLAS.
+ */
+static void
+check_linear_q(weights_dtype dtype, int rows, int in, int out, int bias, const char *label)
+{
+    f16_tensor w = f16_random(2, out, in, 1.0f / sqrtf((float)in));
+    f16_tensor b = f16_random(1, out, 1, 0.1f);
+    weights_tensor q = w.t;
+    quant_store *store = quant_store_new();
+    threadpool *pool = threadpool_new(1);
+    char *cause = NULL;
+    if (!CHECK(quant_store_add(store, &q, dtype, pool, &cause) == 0, "quantize: %s",
+               cause != NULL ? cause : "")) {
+        free(cause);
+        goto out;
+    }
+    float *bf = xmalloc((size_t)out * sizeof(float));
+    for (int j = 0; j < out; j++)
+        bf[j] = f16_to_f32(b.h[j]);
+    float *x = testutil_random_vec((size_t)rows * in, 1.0f);
+    size_t ny = (size_t)rows * out;
+    float *want = xmalloc(ny * sizeof(float)), *got = xmalloc(ny * sizeof(float));
+    quant_linear_f16(&q, want, x, rows, bias ? bf : NULL, rows > 1);
+    backend_weight *gw = cuda->ops->weight_new(cuda, &q), *gb = cuda->ops->weight_new(cuda, &b.t);
+    /* one row also with an input one float past 16-byte alignment: the kernel's scalar reads */
+    for (int shift = 0; shift <= (rows == 1); shift++) {
+        float *dx = cuda->ops->buf_new(cuda, (size_t)rows * in + 1);
+        cuda->ops->buf_upload(cuda, dx + shift, x, (size_t)rows * in);
+        guarded y = guarded_new(NULL, ny);
+        cuda->ops->linear(cuda, y.p, dx + shift, rows, gw, bias ? gb : NULL);
+        char what[160];
+        snprintf(what, sizeof what, "linear %s %s (%d x %d -> %d%s%s)",
+                 dtype == WEIGHTS_Q8 ? "q8" : "q4", label, rows, in, out, bias ? "" : ", no bias",
+                 shift ? ", unaligned input" : "");
+        guarded_take(&y, got, what);
+        testutil_close(what, got, want, ny, TOL_LINEAR_Q);
+        cuda->ops->buf_free(cuda, dx);
+    }
+    cuda->ops->weight_free(cuda, gw);
+    cuda->ops->weight_free(cuda, gb);
+    free(bf);
+    free(x);
+    free(want);
+    free(got);
+out:
+    threadpool_free(pool);
+    quant_store_free(store);
+    free(w.h);
+    free(b.h);
+}
+
+/* Each quantized shape in q8 and in q4. */
+static void
+check_linear_q_both(int rows, int in, int out, int bias, const char *label)
+{
+    check_linear_q(WEIGHTS_Q8, rows, in, out, bias, label);
+    check_linear_q(WEIGHTS_Q4, rows, in, out, bias, label);
 }
 
 static void
@@ -491,6 +565,17 @@ check_ops(void)
     check_linear_batch(1, 80, 80, 320, "fixture decode");
     check_linear_batch(5, 80, 80, 320, "fixture prefill");
     check_linear(5, 13, 7, 1, "odd prefill");
+    /* quantized: in padded to 128 (13, 300, 1030), out not a multiple of 8 warps (7, 77, 130),
+     * partial last groups of 16 or 32 values (300, 336), tiles of 48 rows: whole and partial */
+    check_linear_q_both(1, 80, 320, 1, "fixture decode");
+    check_linear_q_both(1, 320, 80, 0, "fixture fc2 decode");
+    check_linear_q_both(1, 13, 7, 1, "odd decode");
+    check_linear_q_both(1, 300, 77, 0, "padded decode");
+    check_linear_q_both(5, 80, 320, 1, "fixture prefill");
+    check_linear_q_both(49, 300, 100, 0, "padded prefill");
+    check_linear_q_both(3, 13, 7, 1, "odd prefill");
+    check_linear_q_both(17, 1030, 130, 1, "unaligned prefill");
+    check_linear_q_both(4, 336, 96, 0, "whole tiles");
     check_layernorm(7, 80, 1e-5f);
     check_layernorm(729, 64, 1e-6f);
     check_elementwise(10000);
@@ -524,6 +609,12 @@ check_ops(void)
     check_linear(729, 1152, 4304, 1, "real vision fc1");
     check_linear(729, 4304, 1152, 1, "real vision fc2");
     check_linear(729, 1152, 2560, 1, "real projector 0");
+    check_linear_q_both(1, 2560, 2560, 1, "real q decode");
+    check_linear_q_both(1, 10240, 2560, 1, "real fc2 decode");
+    check_linear_q_both(1, 2560, 51200, 1, "real lm_head");
+    check_linear_q_both(20, 2560, 2560, 1, "real follow-up");
+    check_linear_q_both(64, 2560, 10240, 1, "real prefill fc1");
+    check_linear_q_both(3, 2560, 51200, 1, "real lm_head rows");
     check_layernorm(512, 2560, 1e-5f);
     check_layernorm(1, 2560, 1e-5f);
     check_layernorm(729, 1152, 1e-6f);
@@ -1038,8 +1129,14 @@ check_model_bytes(void)
 {
     imp_config c;
     config_init_default(&c);
-    double gib = (double)backend_model_bytes(&c, c.context, 512) / (1 << 30);
+    double gib = (double)backend_model_bytes(&c, c.context, 512, QUANT_AUTO) / (1 << 30);
     CHECK(gib > 6.9 && gib < 7.6, "imp-v1-3b needs %.2f GiB on a GPU (weights 5.94, KV 0.94)", gib);
+    double q8 = (double)backend_model_bytes(&c, c.context, 512, QUANT_Q8) / (1 << 30);
+    double q4 = (double)backend_model_bytes(&c, c.context, 512, QUANT_Q4) / (1 << 30);
+    /* the language model's matrices at 1.0625 bytes a weight (q8) or 0.5625 (q4, vision at q8),
+     * plus a 64 MiB tile for prefill */
+    CHECK(q8 > 4.3 && q8 < 5.0 && q4 > 3.1 && q4 < 3.7,
+          "imp-v1-3b needs %.2f GiB on a GPU with q8 weights, %.2f GiB with q4", q8, q4);
 }
 
 int
@@ -1050,6 +1147,7 @@ main(void)
     full_sizes = sizes == NULL || strcmp(sizes, "reduced") != 0;
     setvbuf(stdout, NULL, _IOLBF, 0);
     check_model_bytes();
+    setenv("IMP_CUDA_DEQUANT_ROWS", DEQUANT_ROWS, 1);
     cuda = backend_new(BACKEND_CUDA, 1, NULL, &cause);
     if (cuda == NULL) {
         int rc = check_no_device(cause);

@@ -2,7 +2,7 @@
 # The command line with --backend cuda on the tiny fixture model: the one-shot text and image cases
 # (--dump-logits within 1e-2 of the fixture, the same first greedy token), the multi-turn case
 # through --script with the cache reused (turn 2 runs only its new positions) and its first token,
-# and seeded sampling. Without a usable device: --backend cuda fails with its cause and status 1,
+# seeded sampling, and q8 and q4 weights against the CPU in the same mode. Without a usable device: --backend cuda fails with its cause and status 1,
 # auto runs on the CPU (saying why in one line when CUDA was built), and the test is skipped.
 . "$(dirname "$0")/lib.sh"
 # the harness build (tests/cudaemu) where configure chose it, else imp-chat itself
@@ -84,6 +84,31 @@ sample
 [ "$rc" -eq 0 ] && [ -s "$WORK/out" ] && cmp -s "$WORK/out" "$WORK/sample1"
 ok $? "cuda: same seed, same ids"
 
+# q8 and q4 weights: the prompt's logits against the CPU's in the same mode. The weights are the
+# same; the CPU quantizes the activations to 8 bits (about 0.73 % per product, README "Quantized
+# weights"), the device rounds them to fp16 (about 0.02 %), so after the 5 products a position
+# passes through in series the logits may differ by 5 x 0.73 % = 3.7 % of the largest: 4e-2. The
+# ids are not compared: the fixture's two best logits lie 0.1 to 0.8 apart, inside that bound.
+# q4 runs with tiles of 100 rows, so that its prefill runs the tile loop on lm_head and the tower.
+for mode in q8 q4; do
+    for case in text image; do
+        if [ $case = text ]; then
+            set -- -p "What is the capital of France?"
+        else
+            set -- -i "$IMAGES/chelsea.png" -p "What animal is in the picture?"
+        fi
+        run -m "$MODEL" --backend cpu --weights $mode "$@" -n 1 --dump-logits "$WORK/cpu.logits"
+        [ $mode = q4 ] && export IMP_CUDA_DEQUANT_ROWS=100
+        run -m "$MODEL" --backend cuda --weights $mode "$@" -n 4 --print-ids \
+            --dump-logits "$WORK/cuda.logits"
+        unset IMP_CUDA_DEQUANT_ROWS
+        [ "$rc" -eq 0 ] && [ "$(wc -w <"$WORK/out")" -eq 4 ]
+        ok $? "cuda --weights $mode, $case case: runs, decodes 4 ids"
+        "$TOOLDIR/tool_compare" floats "$WORK/cuda.logits" "$WORK/cpu.logits" 4e-2
+        ok $? "cuda --weights $mode, $case case: logits within 4e-2 of the CPU's $mode"
+    done
+done
+
 # a weight beyond fp16's range: --backend cuda refuses naming the tensor, auto runs on the CPU
 "$TOOLDIR/tool_badmodel" f32-overflow "$MODEL" "$WORK/overflow" >/dev/null
 run -m "$WORK/overflow" --backend cuda -p "Hi" -n 1
@@ -94,6 +119,11 @@ run -m "$WORK/overflow" -p "Hi" -n 1
 [ "$rc" -eq 0 ] && [ "$(wc -l <"$WORK/err")" -eq 1 ] &&
     grep -q "^imp-chat: using the CPU backend: tensor model.layers.0.mlp.fc2.weight" "$WORK/err"
 ok $? "auto: a weight beyond fp16's range runs on the CPU, saying why"
+# quantized, its block's d * v would be too: prefill dequantizes to fp16
+run -m "$WORK/overflow" --backend cuda --weights q8 -p "Hi" -n 1
+[ "$rc" -eq 1 ] && [ "$(wc -l <"$WORK/err")" -eq 1 ] &&
+    grep -q "tensor model.layers.0.mlp.fc2.weight: a dequantized weight .* beyond fp16's range .*--backend cpu" "$WORK/err"
+ok $? "cuda --weights q8: a weight beyond fp16's range is refused in one line naming it"
 
 # injected device failures (IMP_CHAT_CUDA_FAIL): one line naming the operation, sizes and card;
 # while loading, auto goes on with the CPU

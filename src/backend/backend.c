@@ -91,20 +91,40 @@ backend_new_for(backend_choice choice, int threads, size_t need, quant_mode mode
 #endif
 }
 
-size_t
-backend_model_bytes(const imp_config *c, int ctx, int chunk)
+/* Bytes of a (rows, cols) matrix on a GPU: fp16, or quantized as dtype. */
+static size_t
+backend_matrix_bytes(weights_dtype dtype, size_t rows, size_t cols)
 {
-    /* matrices are stored as fp16, vectors as fp32 */
+    if (dtype == WEIGHTS_F16)
+        return 2 * rows * cols;
+    return quant_matrix_bytes(dtype, (int64_t)rows, (int64_t)cols);
+}
+
+size_t
+backend_model_bytes(const imp_config *c, int ctx, int chunk, quant_mode mode)
+{
+    /* matrices are stored as fp16 or quantized (mode), vectors as fp32; a GPU's default is f16 */
+    weights_dtype lq = quant_part_dtype(mode == QUANT_AUTO ? QUANT_F16 : mode, QUANT_PART_LM);
+    weights_dtype vq = quant_part_dtype(mode == QUANT_AUTO ? QUANT_F16 : mode, QUANT_PART_VISION);
     size_t h = (size_t)c->hidden, in = (size_t)c->inner, v = (size_t)c->vocab;
     size_t vh = (size_t)c->vis_hidden, vi = (size_t)c->vis_inner, np = (size_t)c->vis_patches;
     size_t pp = 3 * (size_t)c->vis_patch * c->vis_patch;
     size_t big = h > in ? h : in;
-    size_t lm_mat = v * h + c->layers * (4 * h * h + 2 * h * in) + v * h;
+    /* the embedding table, the patch embedding and the positions stay fp16 in every mode */
+    size_t f16_mat = 2 * (v * h + vh * pp + np * vh);
+    size_t lm_mat =
+        c->layers * (4 * backend_matrix_bytes(lq, h, h) + backend_matrix_bytes(lq, in, h) +
+                     backend_matrix_bytes(lq, h, in)) +
+        backend_matrix_bytes(lq, v, h);
+    size_t vis_mat =
+        c->vis_layers * (4 * backend_matrix_bytes(vq, vh, vh) + backend_matrix_bytes(vq, vi, vh) +
+                         backend_matrix_bytes(vq, vh, vi)) +
+        backend_matrix_bytes(vq, h, (size_t)c->mm_hidden) + backend_matrix_bytes(vq, h, h);
     size_t lm_vec = c->layers * (2 * h + 4 * h + in + h) + 2 * h + v;
-    size_t vis_mat = vh * pp + np * vh + c->vis_layers * (4 * vh * vh + 2 * vh * vi) +
-                     (size_t)c->hidden * c->mm_hidden + h * h;
     size_t vis_vec = vh + c->vis_layers * (4 * vh + 4 * vh + vi + vh) + 2 * h;
-    size_t stored = 2 * (lm_mat + vis_mat) + 4 * (lm_vec + vis_vec);
+    size_t stored = f16_mat + lm_mat + vis_mat + 4 * (lm_vec + vis_vec);
+    /* the fp16 tile a quantized matrix is dequantized into for prefill (matmul.cu) */
+    size_t tile = lq != WEIGHTS_F16 ? (size_t)64 << 20 : 0;
     size_t kv = 2 * (size_t)c->layers * (size_t)ctx * h * 2;
     /* phi2's scratch, the engine's input rows, logits and the fp16 copy of a product's input */
     size_t lm_act = 4 * ((size_t)chunk * (7 * h + in) + 2 * v) + 2 * (size_t)chunk * big;
@@ -115,7 +135,7 @@ backend_model_bytes(const imp_config *c, int ctx, int chunk)
     size_t sample = 48 * v;
     /* cuBLAS and sort workspaces, module images */
     size_t margin = (size_t)256 << 20;
-    return stored + kv + lm_act + vis_act + sample + margin;
+    return stored + tile + kv + lm_act + vis_act + sample + margin;
 }
 
 void

@@ -153,11 +153,11 @@ backend *backend_new_for(backend_choice choice, int threads, size_t need, quant_
 /* The mode a backend runs for a request (QUANT_AUTO: its default). */
 quant_mode backend_weights(const backend *be, quant_mode asked);
 /*
- * Device memory a GPU backend needs for a model (bytes): the weights in fp16 (vectors in fp32),
- * the fp16 KV cache of ctx positions, activations for prefill chunks of chunk rows and one image,
- * and room for the libraries' workspaces.
+ * Device memory a GPU backend needs for a model (bytes): the weights in fp16 or quantized as mode
+ * asks (QUANT_AUTO: fp16; vectors in fp32), the fp16 KV cache of ctx positions, activations for
+ * prefill chunks of chunk rows and one image, and room for the libraries' workspaces.
  */
-size_t backend_model_bytes(const imp_config *cfg, int ctx, int chunk);
+size_t backend_model_bytes(const imp_config *cfg, int ctx, int chunk, quant_mode mode);
 /* Parse "auto", "cpu" or "cuda"; -1 when unknown. */
 int backend_parse_choice(const char *s, backend_choice *choice);
 /* Free a backend. */

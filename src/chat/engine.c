@@ -136,7 +136,7 @@ engine_load(const engine_options *opt, backend_choice choice, char **note, char 
         return NULL;
     }
     int ctx = opt->context > 0 ? opt->context : cfg.context;
-    size_t need = backend_model_bytes(&cfg, ctx, ENGINE_PREFILL_CHUNK);
+    size_t need = backend_model_bytes(&cfg, ctx, ENGINE_PREFILL_CHUNK, opt->weights);
     backend *be = backend_new_for(choice, opt->threads, need, opt->weights, note, cause);
     quant_mode mode = be != NULL ? backend_weights(be, opt->weights) : QUANT_F16;
     quant_store *quant = NULL;

@@ -290,6 +290,33 @@ quant_part_dtype(quant_mode mode, quant_part part)
     }
 }
 
+void
+quant_linear_f16(const weights_tensor *t, float *y, const float *x, int rows, const float *b,
+                 int w16)
+{
+    int64_t in = t->shape[1], out = t->shape[0];
+    size_t nx = (size_t)rows * (size_t)in;
+    float *x16 = xreallocarray(NULL, nx ? nx : 1, sizeof *x16);
+    float *w = xreallocarray(NULL, in ? (size_t)in : 1, sizeof *w);
+    for (size_t i = 0; i < nx; i++)
+        x16[i] = f16_to_f32(f32_to_f16(x[i]));
+    for (int64_t j = 0; j < out; j++) {
+        quant_dequantize_row(t, j, w);
+        if (w16)
+            for (int64_t c = 0; c < in; c++)
+                w[c] = f16_to_f32(f32_to_f16(w[c]));
+        for (int r = 0; r < rows; r++) {
+            const float *xr = x16 + (size_t)r * (size_t)in;
+            float s = 0.0f;
+            for (int64_t c = 0; c < in; c++)
+                s += w[c] * xr[c];
+            y[(size_t)r * (size_t)out + (size_t)j] = b != NULL ? s + b[j] : s;
+        }
+    }
+    free(w);
+    free(x16);
+}
+
 /* ------------------------------------------------------------------ store */
 
 /*

@@ -70,6 +70,14 @@ int quant_rows(weights_dtype dtype, void *dst, const weights_tensor *src, int64_
                int64_t *bad);
 /* Dequantize row r of a quantized tensor into out (cols floats). */
 void quant_dequantize_row(const weights_tensor *t, int64_t r, float *out);
+/*
+ * y (rows, out) = x (rows, in) . W^T + b for a quantized W (out, in) and b (out) or NULL, as the
+ * CUDA backend computes it (the plain-C twin of gpu_linear_q): x rounded to fp16, each weight
+ * d * v exactly, or rounded to fp16 too when w16 (the fp16 tiles of its path for rows > 1), and
+ * fp32 sums.
+ */
+void quant_linear_f16(const weights_tensor *t, float *y, const float *x, int rows, const float *b,
+                      int w16);
 
 /* Which weights a mode quantizes, and to what. */
 typedef enum {
