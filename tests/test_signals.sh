@@ -41,6 +41,10 @@ raw_mode_back; ok $? "after SIGSTOP, cooked mode and SIGCONT: raw mode again"
 tm send-keys -t 0 -l "still typing"
 wait_for "> still typing"; ok $? "after SIGCONT the editor takes keys"
 tm send-keys -t 0 C-u
+# the chat reads ^U before the next stop: in the cooked mode a stop puts back, the terminal itself
+# would take it as its line-kill character and the chat would never see it
+i=0
+while [ $i -lt 100 ] && screen | grep -qF "> still typing"; do sleep 0.1; i=$((i + 1)); done
 
 # --- SIGTSTP from outside, then SIGCONT
 kill -TSTP "$pid"
