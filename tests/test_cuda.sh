@@ -8,6 +8,15 @@
 # the harness build (tests/cudaemu) where configure chose it, else imp-chat itself
 IMP_CHAT=${IMP_CHAT_CUDA:-$IMP_CHAT}
 
+# run_failing KIND ARGS...: run with IMP_CHAT_CUDA_FAIL=KIND (a device failure injected)
+run_failing() {
+    IMP_CHAT_CUDA_FAIL=$1
+    export IMP_CHAT_CUDA_FAIL
+    shift
+    run "$@"
+    unset IMP_CHAT_CUDA_FAIL
+}
+
 # first_id FILE LINE: the first id printed on a line of --print-ids output
 first_id() {
     sed -n "${2}p" "$1" | awk '{print $1}'
@@ -127,27 +136,19 @@ ok $? "cuda --weights q8: a weight beyond fp16's range is refused in one line na
 
 # injected device failures (IMP_CHAT_CUDA_FAIL): one line naming the operation, sizes and card;
 # while loading, auto goes on with the CPU
-export IMP_CHAT_CUDA_FAIL=alloc
-run -m "$MODEL" --backend cuda -p "Hi" -n 1
-unset IMP_CHAT_CUDA_FAIL
+run_failing alloc -m "$MODEL" --backend cuda -p "Hi" -n 1
 [ "$rc" -eq 1 ] && [ "$(wc -l <"$WORK/err")" -eq 1 ] &&
     grep -q "CUDA error in allocating .* (.* MiB) on .*: .*cudaErrorMemoryAllocation" "$WORK/err"
 ok $? "cuda: an allocation failure is one line with the size and the card"
-export IMP_CHAT_CUDA_FAIL=alloc
-run -m "$MODEL" -p "What is the capital of France?" -n 12 --print-ids
-unset IMP_CHAT_CUDA_FAIL
+run_failing alloc -m "$MODEL" -p "What is the capital of France?" -n 12 --print-ids
 [ "$rc" -eq 0 ] && [ "$(cat "$WORK/out")" = "$(expected_ids text 0)" ] &&
     grep -q "^imp-chat: using the CPU backend: CUDA error in allocating" "$WORK/err"
 ok $? "auto: an allocation failure while loading falls back to the CPU"
-export IMP_CHAT_CUDA_FAIL=kernel
-run -m "$MODEL" --backend cuda -p "Hi" -n 1
-unset IMP_CHAT_CUDA_FAIL
+run_failing kernel -m "$MODEL" --backend cuda -p "Hi" -n 1
 [ "$rc" -eq 1 ] && [ "$(wc -l <"$WORK/err")" -eq 1 ] &&
     grep -q "CUDA error in launching the .* kernel (.*) on " "$WORK/err"
 ok $? "cuda: a kernel failure after loading is one line naming the kernel and its sizes"
-export IMP_CHAT_CUDA_FAIL=cublas
-run -m "$MODEL" --backend cuda -p "What is the capital of France?" -n 1
-unset IMP_CHAT_CUDA_FAIL
+run_failing cublas -m "$MODEL" --backend cuda -p "What is the capital of France?" -n 1
 [ "$rc" -eq 1 ] && [ "$(wc -l <"$WORK/err")" -eq 1 ] &&
     grep -q "CUDA error in the matrix product .* (rows .*) on .*cuBLAS status" "$WORK/err"
 ok $? "a cuBLAS failure is one line naming the product and its sizes"
@@ -163,17 +164,13 @@ What animal is in the picture?
 What color is it?
 Is it asleep?
 EOS
-export IMP_CHAT_CUDA_FAIL=kernel@2
-run -m "$MODEL" --backend cuda --script "$WORK/fall.txt" -n 6 --print-ids
-unset IMP_CHAT_CUDA_FAIL
+run_failing kernel@2 -m "$MODEL" --backend cuda --script "$WORK/fall.txt" -n 6 --print-ids
 [ "$rc" -eq 1 ] && [ "$(grep -c "CUDA error in launching the .* kernel" "$WORK/err")" -eq 1 ]
 ok $? "cuda: a kernel failure in the middle of a reply ends the run with its one line"
 { echo "/set max-tokens 1"; sed -n 1,2p "$WORK/fall.txt"; echo "/set max-tokens 6"; sed -n '3,$p' "$WORK/fall.txt"; } >"$WORK/fall-cpu.txt"
 run -m "$MODEL" --backend cpu --weights f16 --script "$WORK/fall-cpu.txt" -n 6 --print-ids
 cp "$WORK/out" "$WORK/fall-cpu.out"
-export IMP_CHAT_CUDA_FAIL=kernel@2
-run -m "$MODEL" --script "$WORK/fall.txt" -n 6 --print-ids
-unset IMP_CHAT_CUDA_FAIL
+run_failing kernel@2 -m "$MODEL" --script "$WORK/fall.txt" -n 6 --print-ids
 [ "$rc" -eq 0 ] && [ "$(wc -l <"$WORK/out")" -eq 3 ]
 ok $? "auto: a kernel failure in the middle of a reply: the script goes on (status $rc)"
 grep -q "CUDA error in launching the .* kernel (.*) on .*; going on with the CPU backend" \
@@ -186,9 +183,7 @@ same=$?
 ok $same "auto: after the failure the replies are the CPU's for the same conversation"
 [ $same -eq 0 ] || { echo "GPU, then CPU:"; cat "$WORK/out"; echo "CPU alone:"; cat "$WORK/fall-cpu.out"; }
 
-export IMP_CHAT_CUDA_FAIL=bogus
-run -m "$MODEL" --backend cuda -p "Hi" -n 1
-unset IMP_CHAT_CUDA_FAIL
+run_failing bogus -m "$MODEL" --backend cuda -p "Hi" -n 1
 [ "$rc" -eq 1 ] && grep -q "IMP_CHAT_CUDA_FAIL=bogus: expected alloc, cublas or kernel" "$WORK/err"
 ok $? "an unknown IMP_CHAT_CUDA_FAIL is named"
 

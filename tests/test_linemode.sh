@@ -31,18 +31,8 @@ line_mode() {
 }
 
 # wait_for_prompts N: N lines starting with the prompt show (40 s)
-wait_for_prompts() {
-    i=0
-    while [ $i -lt 400 ]; do
-        screen >"$WORK/screen" 2>/dev/null
-        [ "$(grep -c '^>' "$WORK/screen")" -ge "$1" ] && return 0
-        sleep 0.1
-        i=$((i + 1))
-    done
-    echo "--- screen while waiting for $1 prompts" >&2
-    cat "$WORK/screen" >&2
-    return 1
-}
+wait_for_prompts() { wait_screen 40 "$1 prompts" prompts_shown "$1"; }
+prompts_shown() { [ "$(grep -c '^>' "$WORK/screen")" -ge "$1" ]; }
 
 line_mode dumb "TERM=dumb cannot move the cursor, so imp-chat runs in line mode"
 line_mode unset "TERM is not set, so imp-chat runs in line mode"

@@ -7,6 +7,7 @@
 . "$SRCDIR/tests/uilib.sh"
 
 pane_tty() { tm display -p -t 0 '#{pane_tty}'; }
+input_cleared() { ! grep -qF "> still typing" "$WORK/screen"; }
 
 # raw_mode_back: poll (10 s) until the pane's terminal is in the chat's raw mode again
 raw_mode_back() {
@@ -43,8 +44,7 @@ wait_for "> still typing"; ok $? "after SIGCONT the editor takes keys"
 tm send-keys -t 0 C-u
 # the chat reads ^U before the next stop: in the cooked mode a stop puts back, the terminal itself
 # would take it as its line-kill character and the chat would never see it
-i=0
-while [ $i -lt 100 ] && screen | grep -qF "> still typing"; do sleep 0.1; i=$((i + 1)); done
+wait_screen 10 "the input to be cleared" input_cleared
 
 # --- SIGTSTP from outside, then SIGCONT
 kill -TSTP "$pid"

@@ -38,20 +38,26 @@ EOS
 
 screen() { tm capture-pane -p -t 0; }
 
-# wait_for TEXT [SECONDS]: poll the screen until TEXT shows (default 40 s: a loaded CI machine); 1 on time-out (screen in $WORK/screen).
-wait_for() {
+# wait_screen SECONDS WHAT COMMAND...: poll the screen (into $WORK/screen) until COMMAND succeeds;
+# 1 on time-out, with the screen on stderr after "--- screen while waiting for WHAT".
+wait_screen() {
+    limit=$(($1 * 10))
+    what=$2
+    shift 2
     i=0
-    limit=$(( ${2:-40} * 10 ))
     while [ $i -lt $limit ]; do
         screen >"$WORK/screen" 2>/dev/null
-        grep -qF -- "$1" "$WORK/screen" && return 0
+        "$@" && return 0
         sleep 0.1
         i=$((i + 1))
     done
-    echo "--- screen while waiting for: $1" >&2
+    echo "--- screen while waiting for $what" >&2
     cat "$WORK/screen" >&2
     return 1
 }
+
+# wait_for TEXT [SECONDS]: poll the screen until TEXT shows (default 40 s: a loaded CI machine); 1 on time-out (screen in $WORK/screen).
+wait_for() { wait_screen "${2:-40}" "$1" grep -qF -- "$1" "$WORK/screen"; }
 
 # chat_pid: the process id of this test's imp-chat (the child of the pane's shell; make check runs
 # other screen tests at the same time)
@@ -60,23 +66,14 @@ chat_pid() { pgrep -n -P "$(tm display -p -t 0 '#{pane_pid}')" -f -- "--image-mo
 # wait_status [-E] TEXT [SECONDS]: poll until the status line (the last) shows TEXT (-E: an
 # extended regular expression; default 40 s); 1 on time-out, with the screen on stderr.
 wait_status() {
-    mode=-F
+    status_mode=-F
     if [ "$1" = -E ]; then
-        mode=-E
+        status_mode=-E
         shift
     fi
-    i=0
-    limit=$(( ${2:-40} * 10 ))
-    while [ $i -lt $limit ]; do
-        screen >"$WORK/screen" 2>/dev/null
-        tail -n 1 "$WORK/screen" | grep -q "$mode" -- "$1" && return 0
-        sleep 0.1
-        i=$((i + 1))
-    done
-    echo "--- screen while waiting for the status: $1" >&2
-    cat "$WORK/screen" >&2
-    return 1
+    wait_screen "${2:-40}" "the status: $1" status_shows "$1"
 }
+status_shows() { tail -n 1 "$WORK/screen" | grep -q "$status_mode" -- "$1"; }
 
 # joined: the last screen as one line, so text that wrapped (long paths) can be matched
 joined() { tr '\n' ' ' <"$WORK/screen" | tr -s ' '; }

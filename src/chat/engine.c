@@ -91,8 +91,7 @@ engine_check_device(engine *e)
     e->logits = NULL;
     e->npending = 0;
     e->regen_ok = 0;
-    kvcache_truncate(e->kv, 0);
-    e->stale = chat_turns(e->conv) > 0;
+    e->stale = chat_turns(e->conv) > 0; /* the new cache is empty */
     free(e->note);
     e->note = xasprintf("%s; going on with the CPU backend (the conversation is put back in its "
                         "cache before the next reply)",
